@@ -1,0 +1,279 @@
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A credential. Its `Debug` and `Display` never show the value, so it cannot leak into logs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The value, for handing to the one client that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Everything one run of the job needs. Keys are documented in [`CONFIG_KEYS`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub customer: String,
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ftps: Option<FtpsConfig>,
+    pub repository: RepositoryConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Config>,
+    #[serde(default = "default_summary_path")]
+    pub summary_path: String,
+    #[serde(default = "default_progress_interval")]
+    pub progress_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FtpsConfig {
+    pub host: String,
+    #[serde(default = "default_ftp_port")]
+    pub port: u16,
+    pub username: String,
+    pub password: Secret,
+    /// Directory on the server to back up.
+    #[serde(default = "default_root")]
+    pub path: String,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// PEM file with the CA certificate(s) to trust instead of the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Name to verify the server certificate against, when it differs from `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_retries")]
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryConfig {
+    /// Local directory (the hot PersistentVolume) for the repository's metadata.
+    pub hot_dir: String,
+    /// Local directory for the cold part instead of S3 (development and tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_dir: Option<String>,
+    pub password: Secret,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: Secret,
+    pub secret_access_key: Secret,
+    /// Path-style addressing (`endpoint/bucket/key`), as MinIO and SeaweedFS expect.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+}
+
+fn default_summary_path() -> String {
+    "/dev/termination-log".into()
+}
+fn default_progress_interval() -> u64 {
+    5
+}
+fn default_ftp_port() -> u16 {
+    21
+}
+fn default_root() -> String {
+    "/".into()
+}
+fn default_max_connections() -> usize {
+    4
+}
+fn default_timeout() -> u64 {
+    30
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_region() -> String {
+    "us-east-1".into()
+}
+fn default_true() -> bool {
+    true
+}
+
+/// How a key's value is written in an environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Text,
+    Number,
+    Bool,
+    /// Comma-separated in the environment, a list in YAML.
+    List,
+}
+
+/// One configuration key: its dotted YAML path, its environment variable, and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct ConfigKey {
+    pub path: &'static str,
+    pub kind: KeyKind,
+    pub secret: bool,
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+impl ConfigKey {
+    /// `ftps.max_connections` -> `UNSTOPPABLE_FTPS_MAX_CONNECTIONS`.
+    pub fn env_name(&self) -> String {
+        format!("UNSTOPPABLE_{}", self.path.replace('.', "_").to_uppercase())
+    }
+}
+
+macro_rules! key {
+    ($path:literal, $kind:ident, $secret:literal, $default:literal, $doc:literal) => {
+        ConfigKey {
+            path: $path,
+            kind: KeyKind::$kind,
+            secret: $secret,
+            default: $default,
+            doc: $doc,
+        }
+    };
+}
+
+/// Every key the job reads; the README's table is generated from the same list.
+pub const CONFIG_KEYS: &[ConfigKey] = &[
+    key!("customer", Text, false, "", "Customer (tenant) name; tags every snapshot."),
+    key!("resource", Text, false, "", "Resource name; tags every snapshot and is the repository prefix in the bucket."),
+    key!("ftps.host", Text, false, "", "FTPS server host name or IP address."),
+    key!("ftps.port", Number, false, "21", "FTPS control port (explicit TLS, AUTH TLS)."),
+    key!("ftps.username", Text, false, "", "FTP user."),
+    key!("ftps.password", Text, true, "", "FTP password."),
+    key!("ftps.path", Text, false, "/", "Directory on the server to back up."),
+    key!("ftps.include", List, false, "", "Glob patterns (relative to `ftps.path`); when set, only matching files are backed up."),
+    key!("ftps.exclude", List, false, "", "Glob patterns (relative to `ftps.path`) of files and directories to skip."),
+    key!("ftps.ca_file", Text, false, "", "PEM file of CA certificates to trust instead of the system roots."),
+    key!("ftps.server_name", Text, false, "", "Name the server certificate must carry, when it differs from `ftps.host`."),
+    key!("ftps.insecure_skip_verify", Bool, false, "false", "Accept any server certificate. Only for testing: it allows a man in the middle."),
+    key!("ftps.max_connections", Number, false, "4", "FTPS connections used in parallel for listing and downloads."),
+    key!("ftps.timeout_secs", Number, false, "30", "Timeout of connects and of stalled transfers, in seconds."),
+    key!("ftps.retries", Number, false, "3", "Retries of a failed listing or download before the run fails."),
+    key!("repository.hot_dir", Text, false, "", "Local directory (the hot PersistentVolume) holding the repository metadata."),
+    key!("repository.cold_dir", Text, false, "", "Local directory for the cold part instead of S3 (development only)."),
+    key!("repository.password", Text, true, "", "Repository encryption password."),
+    key!("s3.endpoint", Text, false, "", "S3 endpoint URL of the cold storage, e.g. `https://s3.eu-central-1.amazonaws.com`."),
+    key!("s3.region", Text, false, "us-east-1", "S3 region."),
+    key!("s3.bucket", Text, false, "", "The customer's bucket; the repository lives under `<resource>/` in it."),
+    key!("s3.access_key_id", Text, true, "", "S3 access key id."),
+    key!("s3.secret_access_key", Text, true, "", "S3 secret access key."),
+    key!("s3.path_style", Bool, false, "true", "Path-style addressing (MinIO, SeaweedFS); `false` for virtual-host style."),
+    key!("summary_path", Text, false, "/dev/termination-log", "Where the JSON run summary is written (at most 4096 bytes); empty to skip."),
+    key!("progress_interval_secs", Number, false, "5", "Seconds between progress lines; 0 disables them."),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+    }
+
+    #[test]
+    fn env_names_follow_the_yaml_path() {
+        let key = CONFIG_KEYS
+            .iter()
+            .find(|k| k.path == "ftps.max_connections")
+            .expect("key listed");
+        assert_eq!(key.env_name(), "UNSTOPPABLE_FTPS_MAX_CONNECTIONS");
+    }
+
+    #[test]
+    fn every_key_is_a_field_of_the_config() {
+        // Serialising a full config lists every field; each documented key must be one of them.
+        let yaml_paths: Vec<&str> = CONFIG_KEYS.iter().map(|k| k.path).collect();
+        let cfg = JobConfig {
+            customer: "c".into(),
+            resource: "r".into(),
+            ftps: Some(FtpsConfig {
+                host: "h".into(),
+                port: 21,
+                username: "u".into(),
+                password: Secret::new("p"),
+                path: "/".into(),
+                include: vec![],
+                exclude: vec![],
+                ca_file: Some("ca".into()),
+                server_name: Some("s".into()),
+                insecure_skip_verify: false,
+                max_connections: 4,
+                timeout_secs: 30,
+                retries: 3,
+            }),
+            repository: RepositoryConfig {
+                hot_dir: "h".into(),
+                cold_dir: Some("c".into()),
+                password: Secret::new("p"),
+            },
+            s3: Some(S3Config {
+                endpoint: "e".into(),
+                region: "r".into(),
+                bucket: "b".into(),
+                access_key_id: Secret::new("a"),
+                secret_access_key: Secret::new("s"),
+                path_style: true,
+            }),
+            summary_path: "x".into(),
+            progress_interval_secs: 5,
+        };
+        let value = serde_json::to_value(&cfg).expect("serialisable");
+        let mut fields = Vec::new();
+        collect_paths(&value, "", &mut fields);
+        fields.sort();
+        let mut documented: Vec<String> = yaml_paths.iter().map(|s| s.to_string()).collect();
+        documented.sort();
+        assert_eq!(fields, documented);
+    }
+
+    fn collect_paths(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    collect_paths(v, &path, out);
+                }
+            }
+            _ => out.push(prefix.to_string()),
+        }
+    }
+}

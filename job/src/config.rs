@@ -1,0 +1,359 @@
+//! Configuration: a YAML file, overridden by `.env`, overridden by the environment.
+
+use std::path::Path;
+
+use globset::Glob;
+use serde_json::{Map, Value};
+use unstoppable_contract::{ConfigKey, FtpsConfig, JobConfig, KeyKind, CONFIG_KEYS};
+
+/// A configuration problem: which key, what is wrong, and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration key `{key}`{env}: {problem}")]
+pub struct ConfigError {
+    pub key: String,
+    env: String,
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub fn new(key: &str, problem: impl Into<String>) -> Self {
+        let env = CONFIG_KEYS
+            .iter()
+            .find(|k| k.path == key)
+            .map(|k| format!(" (env {})", k.env_name()))
+            .unwrap_or_default();
+        Self {
+            key: key.to_string(),
+            env,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Loads the configuration. `env` looks up environment variables (after `.env` was applied).
+pub fn load(
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<JobConfig, ConfigError> {
+    let mut value = match file {
+        Some(path) => read_yaml(path)?,
+        None => Value::Object(Map::new()),
+    };
+    for key in CONFIG_KEYS {
+        if let Some(raw) = env(&key.env_name()) {
+            set_path(&mut value, key.path, env_value(key, &raw)?);
+        }
+    }
+    let config: JobConfig = serde_path_to_error::deserialize(value).map_err(|err| {
+        let at = err.path().to_string();
+        let inner = err.into_inner().to_string();
+        let key = missing_field_key(&at, &inner).unwrap_or(at);
+        let problem = if inner.starts_with("missing field") {
+            "is missing; set it in the config file or the environment".to_string()
+        } else {
+            inner
+        };
+        ConfigError::new(&key, problem)
+    })?;
+    validate(&config)?;
+    Ok(config)
+}
+
+fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            "--config",
+            format!("cannot read {}: {e}; pass an existing YAML file", path.display()),
+        )
+    })?;
+    if text.trim().is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    let value: Value = serde_saphyr::from_str(&text).map_err(|e| {
+        ConfigError::new(
+            "--config",
+            format!("{} is not valid YAML: {e}", path.display()),
+        )
+    })?;
+    match value {
+        Value::Object(_) => Ok(value),
+        Value::Null => Ok(Value::Object(Map::new())),
+        _ => Err(ConfigError::new(
+            "--config",
+            format!("{} must hold a mapping of keys", path.display()),
+        )),
+    }
+}
+
+fn env_value(key: &ConfigKey, raw: &str) -> Result<Value, ConfigError> {
+    let bad = |what: &str| ConfigError::new(key.path, format!("`{raw}` is not {what}"));
+    Ok(match key.kind {
+        KeyKind::Text => Value::String(raw.to_string()),
+        KeyKind::Number => Value::Number(
+            raw.trim()
+                .parse::<u64>()
+                .map_err(|_| bad("a whole non-negative number"))?
+                .into(),
+        ),
+        KeyKind::Bool => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Value::Bool(true),
+            "false" | "0" | "no" | "" => Value::Bool(false),
+            _ => return Err(bad("true or false")),
+        },
+        KeyKind::List => Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        ),
+    })
+}
+
+fn set_path(root: &mut Value, path: &str, value: Value) {
+    let mut node = root;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let Value::Object(map) = node else { return };
+        if parts.peek().is_none() {
+            map.insert(part.to_string(), value);
+            return;
+        }
+        node = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// serde reports a missing field at its parent; name the field itself.
+fn missing_field_key(at: &str, message: &str) -> Option<String> {
+    let field = message.strip_prefix("missing field `")?.split('`').next()?;
+    Some(if at.is_empty() || at == "." {
+        field.to_string()
+    } else {
+        format!("{at}.{field}")
+    })
+}
+
+fn validate(config: &JobConfig) -> Result<(), ConfigError> {
+    require_name("customer", &config.customer)?;
+    require_name("resource", &config.resource)?;
+    if let Some(ftps) = &config.ftps {
+        validate_ftps(ftps)?;
+    }
+    let repo = &config.repository;
+    if repo.hot_dir.trim().is_empty() {
+        return Err(ConfigError::new(
+            "repository.hot_dir",
+            "is empty; set the local directory for repository metadata",
+        ));
+    }
+    if repo.password.is_empty() {
+        return Err(ConfigError::new(
+            "repository.password",
+            "is empty; set the repository encryption password",
+        ));
+    }
+    match (&repo.cold_dir, &config.s3) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                "repository.cold_dir",
+                "is set together with s3.*; keep one cold storage",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                "s3.endpoint",
+                "is missing; configure s3.* (or repository.cold_dir for local development)",
+            ))
+        }
+        (None, Some(s3)) => {
+            if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
+                return Err(ConfigError::new(
+                    "s3.endpoint",
+                    format!("`{}` must be an http:// or https:// URL", s3.endpoint),
+                ));
+            }
+            let len_ok = (3..=63).contains(&s3.bucket.len());
+            let chars_ok = s3
+                .bucket
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+            if !len_ok || !chars_ok {
+                return Err(ConfigError::new(
+                    "s3.bucket",
+                    format!(
+                        "`{}` is not a valid bucket name; use 3-63 lowercase letters, digits, '-' or '.'",
+                        s3.bucket
+                    ),
+                ));
+            }
+            if s3.access_key_id.is_empty() || s3.secret_access_key.is_empty() {
+                return Err(ConfigError::new(
+                    "s3.access_key_id",
+                    "and s3.secret_access_key must both be set",
+                ));
+            }
+        }
+        (Some(_), None) => {}
+    }
+    Ok(())
+}
+
+fn validate_ftps(ftps: &FtpsConfig) -> Result<(), ConfigError> {
+    if ftps.host.trim().is_empty() {
+        return Err(ConfigError::new("ftps.host", "is empty; set the FTPS server's host name"));
+    }
+    if ftps.port == 0 {
+        return Err(ConfigError::new("ftps.port", "must be between 1 and 65535"));
+    }
+    if !ftps.path.starts_with('/') {
+        return Err(ConfigError::new(
+            "ftps.path",
+            format!("`{}` must be an absolute path such as /data", ftps.path),
+        ));
+    }
+    if !(1..=64).contains(&ftps.max_connections) {
+        return Err(ConfigError::new("ftps.max_connections", "must be between 1 and 64"));
+    }
+    if ftps.timeout_secs == 0 {
+        return Err(ConfigError::new("ftps.timeout_secs", "must be at least 1"));
+    }
+    if ftps.insecure_skip_verify && ftps.ca_file.is_some() {
+        return Err(ConfigError::new(
+            "ftps.insecure_skip_verify",
+            "cannot be combined with ftps.ca_file; remove one of them",
+        ));
+    }
+    for (key, globs) in [("ftps.include", &ftps.include), ("ftps.exclude", &ftps.exclude)] {
+        for glob in globs {
+            Glob::new(glob).map_err(|e| ConfigError::new(key, format!("`{glob}`: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+fn require_name(key: &str, value: &str) -> Result<(), ConfigError> {
+    let ok = !value.is_empty()
+        && value.len() <= 253
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        && !value.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("`{value}` must be 1-253 characters of letters, digits, '-', '_' or '.'"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const BASE: &[(&str, &str)] = &[
+        ("UNSTOPPABLE_CUSTOMER", "acme"),
+        ("UNSTOPPABLE_RESOURCE", "www"),
+        ("UNSTOPPABLE_REPOSITORY_HOT_DIR", "/hot"),
+        ("UNSTOPPABLE_REPOSITORY_COLD_DIR", "/cold"),
+        ("UNSTOPPABLE_REPOSITORY_PASSWORD", "pw"),
+        ("UNSTOPPABLE_FTPS_HOST", "ftp.example.org"),
+        ("UNSTOPPABLE_FTPS_USERNAME", "u"),
+        ("UNSTOPPABLE_FTPS_PASSWORD", "p"),
+    ];
+
+    fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+        let mut v: Vec<_> = BASE.iter().copied().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).collect();
+        v.extend_from_slice(extra);
+        v
+    }
+
+    #[test]
+    fn environment_alone_is_enough_and_defaults_apply() {
+        let cfg = load(None, &env_of(BASE)).expect("valid");
+        let ftps = cfg.ftps.expect("ftps set");
+        assert_eq!(ftps.port, 21);
+        assert_eq!(ftps.max_connections, 4);
+        assert_eq!(ftps.path, "/");
+        assert_eq!(cfg.summary_path, "/dev/termination-log");
+    }
+
+    #[test]
+    fn environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("job.yaml");
+        std::fs::write(&file, "ftps:\n  host: from-file\n  port: 2121\n  include: [\"*.sql\"]\n").expect("write");
+        let cfg = load(Some(&file), &env_of(BASE)).expect("valid");
+        let ftps = cfg.ftps.expect("ftps");
+        assert_eq!(ftps.host, "ftp.example.org");
+        assert_eq!(ftps.port, 2121);
+        assert_eq!(ftps.include, vec!["*.sql".to_string()]);
+    }
+
+    #[test]
+    fn missing_key_is_named_with_its_variable() {
+        let env: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != "UNSTOPPABLE_FTPS_USERNAME").collect();
+        let err = load(None, &env_of(&env)).expect_err("invalid");
+        assert_eq!(err.key, "ftps.username");
+        assert!(err.to_string().contains("UNSTOPPABLE_FTPS_USERNAME"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("UNSTOPPABLE_FTPS_PORT", "twenty")], "ftps.port"),
+            (&[("UNSTOPPABLE_FTPS_PORT", "70000")], "ftps.port"),
+            (&[("UNSTOPPABLE_FTPS_PATH", "data")], "ftps.path"),
+            (&[("UNSTOPPABLE_FTPS_MAX_CONNECTIONS", "0")], "ftps.max_connections"),
+            (&[("UNSTOPPABLE_FTPS_EXCLUDE", "a[")], "ftps.exclude"),
+            (&[("UNSTOPPABLE_FTPS_INSECURE_SKIP_VERIFY", "maybe")], "ftps.insecure_skip_verify"),
+            (&[("UNSTOPPABLE_RESOURCE", "a/b")], "resource"),
+            (&[("UNSTOPPABLE_S3_ENDPOINT", "http://s3"), ("UNSTOPPABLE_S3_BUCKET", "bb"), ("UNSTOPPABLE_S3_ACCESS_KEY_ID", "k"), ("UNSTOPPABLE_S3_SECRET_ACCESS_KEY", "s")], "repository.cold_dir"),
+        ];
+        for (extra, key) in cases {
+            let err = load(None, &env_of(&with(extra))).expect_err(key);
+            assert_eq!(&err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("job.yaml");
+        std::fs::write(&file, "ftps:\n  hots: typo\n").expect("write");
+        let err = load(Some(&file), &env_of(BASE)).expect_err("invalid");
+        assert!(err.to_string().contains("hots"), "{err}");
+    }
+
+    #[test]
+    fn s3_bucket_rules_are_checked() {
+        let env: Vec<_> = BASE
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "UNSTOPPABLE_REPOSITORY_COLD_DIR")
+            .chain([
+                ("UNSTOPPABLE_S3_ENDPOINT", "http://127.0.0.1:8333"),
+                ("UNSTOPPABLE_S3_BUCKET", "Bad_Bucket"),
+                ("UNSTOPPABLE_S3_ACCESS_KEY_ID", "k"),
+                ("UNSTOPPABLE_S3_SECRET_ACCESS_KEY", "s"),
+            ])
+            .collect();
+        let err = load(None, &env_of(&env)).expect_err("invalid");
+        assert_eq!(err.key, "s3.bucket");
+    }
+}

@@ -1,0 +1,117 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
+use suppaftp::types::FileType;
+use suppaftp::{FtpError, Mode};
+use tokio::net::TcpStream;
+use unstoppable_contract::Secret;
+
+use super::FtpsError;
+
+pub type Ftp = AsyncRustlsFtpStream;
+
+/// Opens logged-in, TLS-protected control connections. Every connection shares one rustls
+/// `ClientConfig`, whose session cache lets data connections resume the control session.
+pub struct Connector {
+    addr: String,
+    server_name: String,
+    tls: Arc<rustls::ClientConfig>,
+    username: String,
+    password: Secret,
+    timeout: Duration,
+}
+
+impl Connector {
+    pub fn new(
+        host: &str,
+        port: u16,
+        server_name: Option<&str>,
+        tls: Arc<rustls::ClientConfig>,
+        username: &str,
+        password: Secret,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            addr: if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            },
+            server_name: server_name.unwrap_or(host).to_string(),
+            tls,
+            username: username.to_string(),
+            password,
+            timeout,
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub async fn connect(&self) -> Result<Ftp, FtpsError> {
+        let connect_err = |detail: String| FtpsError::Connect {
+            addr: self.addr.clone(),
+            detail,
+        };
+        let tcp = tokio::time::timeout(self.timeout, TcpStream::connect(&self.addr))
+            .await
+            .map_err(|_| connect_err(format!("no answer within {:?}", self.timeout)))?
+            .map_err(|e| connect_err(e.to_string()))?;
+        // Commands are small and latency-bound: never let Nagle hold one back.
+        let _ = tcp.set_nodelay(true);
+        let ftp = self.with_timeout(Ftp::connect_with_stream(tcp)).await.map_err(|e| connect_err(e.to_string()))?;
+        let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(self.tls.clone()));
+        let mut ftp = self
+            .with_timeout(ftp.into_secure(connector, &self.server_name))
+            .await
+            .map_err(|e| tls_error(&self.addr, e))?;
+        // Data connections go to the control connection's peer, whatever address PASV names: this
+        // works behind NAT and refuses to be redirected to a third host.
+        ftp.set_mode(Mode::Passive);
+        ftp.set_passive_nat_workaround(true);
+        let mut ftp = ftp.passive_stream_builder(|addr| {
+            Box::pin(async move {
+                let tcp = TcpStream::connect(addr).await.map_err(FtpError::ConnectionError)?;
+                let _ = tcp.set_nodelay(true);
+                Ok(tcp)
+            })
+        });
+        self.with_timeout(ftp.login(self.username.as_str(), self.password.expose()))
+            .await
+            .map_err(|e| FtpsError::Login {
+                user: self.username.clone(),
+                detail: e.to_string(),
+            })?;
+        self.with_timeout(ftp.transfer_type(FileType::Binary))
+            .await
+            .map_err(|e| FtpsError::Protocol(format!("TYPE I refused: {e}")))?;
+        Ok(ftp)
+    }
+
+    async fn with_timeout<T>(
+        &self,
+        fut: impl std::future::Future<Output = Result<T, FtpError>>,
+    ) -> Result<T, FtpError> {
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(result) => result,
+            Err(_) => Err(FtpError::ConnectionError(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {:?}", self.timeout),
+            ))),
+        }
+    }
+}
+
+fn tls_error(addr: &str, err: FtpError) -> FtpsError {
+    let detail = err.to_string();
+    let hint = if detail.contains("certificate") || detail.contains("Certificate") {
+        "; the server certificate is not trusted: set ftps.ca_file to the CA that signed it (or ftps.server_name if it names another host)"
+    } else if detail.contains("AUTH") || detail.contains("530") || detail.contains("500") {
+        "; the server does not offer explicit TLS (AUTH TLS)"
+    } else {
+        ""
+    };
+    FtpsError::Tls(format!("{addr}: {detail}{hint}"))
+}

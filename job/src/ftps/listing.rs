@@ -1,0 +1,321 @@
+//! Directory listings: parsing MLSD facts and `ls -l` style LIST lines (pure), and fetching one
+//! directory's entries over the pool, with MDTM for exact times when the server has no MLSD.
+
+use std::sync::Arc;
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use suppaftp::list::ListParser;
+
+use super::pool::Pool;
+use super::FtpsError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink(String),
+}
+
+/// One name in a directory, with the facts the archiver compares against the parent snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    pub name: String,
+    pub kind: Kind,
+    pub size: u64,
+    /// Second precision, UTC. `None` for directories (LIST servers cannot tell it exactly).
+    pub mtime: Option<Timestamp>,
+}
+
+/// How the server lets us list: chosen once per run from FEAT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingMode {
+    Mlsd,
+    ListAndMdtm,
+}
+
+/// Parses one MLSD line (RFC 3659 §7): `fact=value;fact=value; name`.
+/// Returns `Ok(None)` for the `.`/`..` entries (`cdir`, `pdir`).
+pub fn parse_mlsd_line(line: &str) -> Result<Option<RemoteEntry>, String> {
+    let (facts, name) = line
+        .split_once(' ')
+        .ok_or_else(|| format!("MLSD line without a name: {line:?}"))?;
+    if name.is_empty() {
+        return Err(format!("MLSD line without a name: {line:?}"));
+    }
+    let mut kind = None;
+    let mut size = None;
+    let mut mtime = None;
+    for fact in facts.split(';').filter(|f| !f.is_empty()) {
+        let (key, value) = fact
+            .split_once('=')
+            .ok_or_else(|| format!("malformed MLSD fact {fact:?} in {line:?}"))?;
+        match key.to_ascii_lowercase().as_str() {
+            "type" => {
+                let v = value.to_ascii_lowercase();
+                kind = Some(match v.as_str() {
+                    "file" => Some(Kind::File),
+                    "dir" => Some(Kind::Dir),
+                    "cdir" | "pdir" => None,
+                    _ if v.starts_with("os.unix=slink:") => {
+                        Some(Kind::Symlink(value["os.unix=slink:".len()..].to_string()))
+                    }
+                    _ if v == "os.unix=symlink" => Some(Kind::Symlink(String::new())),
+                    _ => return Err(format!("unknown MLSD type {value:?} for {name:?}")),
+                });
+            }
+            "size" => {
+                size = Some(
+                    value
+                        .parse::<u64>()
+                        .map_err(|_| format!("bad MLSD size {value:?} for {name:?}"))?,
+                )
+            }
+            "modify" => mtime = Some(parse_ftp_time(value)?),
+            _ => {}
+        }
+    }
+    let Some(kind) = kind.ok_or_else(|| format!("MLSD line without type fact: {line:?}"))? else {
+        return Ok(None);
+    };
+    if kind == Kind::File && (size.is_none() || mtime.is_none()) {
+        return Err(format!(
+            "MLSD gives no size or modify fact for {name:?}; the server must offer both"
+        ));
+    }
+    Ok(Some(RemoteEntry {
+        name: name.to_string(),
+        mtime: if kind == Kind::Dir { None } else { mtime },
+        size: if kind == Kind::File { size.unwrap_or(0) } else { 0 },
+        kind,
+    }))
+}
+
+/// `YYYYMMDDHHMMSS[.sss]`, UTC (RFC 3659 time-val). Fractions are dropped: MDTM-only servers give
+/// seconds, and both listing paths must describe a file identically.
+pub fn parse_ftp_time(value: &str) -> Result<Timestamp, String> {
+    let digits = value.split('.').next().unwrap_or(value);
+    if digits.len() != 14 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad FTP time {value:?}"));
+    }
+    let num = |r: std::ops::Range<usize>| digits[r].parse::<i16>().unwrap_or(0);
+    let dt = jiff::civil::DateTime::new(
+        num(0..4),
+        num(4..6) as i8,
+        num(6..8) as i8,
+        num(8..10) as i8,
+        num(10..12) as i8,
+        num(12..14) as i8,
+        0,
+    )
+    .map_err(|e| format!("bad FTP time {value:?}: {e}"))?;
+    dt.to_zoned(jiff::tz::TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("bad FTP time {value:?}: {e}"))
+}
+
+/// Parses one LIST line (`ls -l` style, or DOS style). `Ok(None)` for `total N`, `.` and `..`.
+/// Times are left out: LIST shows minutes at best, so MDTM supplies them.
+pub fn parse_list_line(line: &str) -> Result<Option<RemoteEntry>, String> {
+    if line.trim().is_empty() || line.starts_with("total ") {
+        return Ok(None);
+    }
+    let file = ListParser::parse_posix(line)
+        .or_else(|_| ListParser::parse_dos(line))
+        .map_err(|e| format!("unparsable LIST line {line:?}: {e}"))?;
+    let name = file.name().to_string();
+    if name == "." || name == ".." {
+        return Ok(None);
+    }
+    let kind = if file.is_directory() {
+        Kind::Dir
+    } else if file.is_symlink() {
+        Kind::Symlink(
+            file.symlink()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+    } else {
+        Kind::File
+    };
+    Ok(Some(RemoteEntry {
+        size: if kind == Kind::File { file.size() as u64 } else { 0 },
+        kind,
+        name,
+        mtime: None,
+    }))
+}
+
+/// `dir` + `name` as an absolute server path.
+pub fn join(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Detects MLSD support from FEAT (MLST announces both MLST and MLSD).
+pub async fn detect_mode(pool: &Arc<Pool>) -> Result<ListingMode, FtpsError> {
+    let mut lease = pool.get().await?;
+    let features = lease
+        .ftp()
+        .feat()
+        .await
+        .map_err(|e| FtpsError::Protocol(format!("FEAT failed: {e}")))?;
+    lease.release();
+    let mlsd = features
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("MLST") || k.eq_ignore_ascii_case("MLSD"));
+    Ok(if mlsd {
+        ListingMode::Mlsd
+    } else {
+        ListingMode::ListAndMdtm
+    })
+}
+
+/// Lists one directory completely (with exact file times), sorted by name.
+pub async fn list_dir(
+    pool: &Arc<Pool>,
+    mode: ListingMode,
+    dir: &str,
+    retries: u32,
+) -> Result<Vec<RemoteEntry>, FtpsError> {
+    let mut entries = with_retries(retries, || list_once(pool, mode, dir)).await?;
+    if mode == ListingMode::ListAndMdtm {
+        // One MDTM round trip per file: run them over all pooled connections at once.
+        let width = pool.max_connections();
+        entries = stream::iter(entries.into_iter().map(|mut entry| async move {
+            if entry.kind == Kind::File {
+                let path = join(dir, &entry.name);
+                entry.mtime = Some(with_retries(retries, || mdtm_once(pool, &path)).await?);
+            }
+            Ok::<_, FtpsError>(entry)
+        }))
+        .buffered(width)
+        .try_collect()
+        .await?;
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+async fn list_once(
+    pool: &Arc<Pool>,
+    mode: ListingMode,
+    dir: &str,
+) -> Result<Vec<RemoteEntry>, FtpsError> {
+    let err = |detail: String| FtpsError::Listing {
+        path: dir.to_string(),
+        detail,
+    };
+    let mut lease = pool.get().await?;
+    let timeout = pool.connector().timeout();
+    let lines = tokio::time::timeout(timeout, async {
+        match mode {
+            ListingMode::Mlsd => lease.ftp().mlsd(Some(dir)).await.map_err(|e| err(e.to_string())),
+            ListingMode::ListAndMdtm => {
+                // LIST's argument is globbed and option-parsed by many servers: change into the
+                // directory and list it without a name instead.
+                lease.ftp().cwd(dir).await.map_err(|e| err(e.to_string()))?;
+                lease.ftp().list(Some("-a")).await.map_err(|e| err(e.to_string()))
+            }
+        }
+    })
+    .await
+    .map_err(|_| err(format!("no answer within {timeout:?}")))??;
+    lease.release();
+    let parse = match mode {
+        ListingMode::Mlsd => parse_mlsd_line,
+        ListingMode::ListAndMdtm => parse_list_line,
+    };
+    let mut entries = Vec::with_capacity(lines.len());
+    for line in &lines {
+        if let Some(entry) = parse(line).map_err(err)? {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
+}
+
+async fn mdtm_once(pool: &Arc<Pool>, path: &str) -> Result<Timestamp, FtpsError> {
+    let err = |detail: String| FtpsError::Listing {
+        path: path.to_string(),
+        detail: format!("MDTM: {detail}"),
+    };
+    let mut lease = pool.get().await?;
+    let timeout = pool.connector().timeout();
+    let time = tokio::time::timeout(timeout, lease.ftp().mdtm(path))
+        .await
+        .map_err(|_| err(format!("no answer within {timeout:?}")))?
+        .map_err(|e| err(e.to_string()))?;
+    lease.release();
+    Timestamp::from_second(time.and_utc().timestamp()).map_err(|e| err(e.to_string()))
+}
+
+/// Runs `op` until it succeeds, at most `retries` extra times, with a short growing pause.
+pub async fn with_retries<T, F, Fut>(retries: u32, mut op: F) -> Result<T, FtpsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, FtpsError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Ok(value) => return Ok(value),
+            Err(err) if attempt < retries && !err.is_permanent() => {
+                attempt += 1;
+                tracing::warn!(attempt, retries, "retrying: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mlsd_lines_give_type_size_and_second_precise_time() {
+        let e = parse_mlsd_line("type=file;size=1234;modify=20260102030405.123;perm=r; a b.txt")
+            .expect("parses")
+            .expect("an entry");
+        assert_eq!(e.name, "a b.txt");
+        assert_eq!(e.kind, Kind::File);
+        assert_eq!(e.size, 1234);
+        assert_eq!(e.mtime.expect("time").to_string(), "2026-01-02T03:04:05Z");
+        let d = parse_mlsd_line("Type=dir;Modify=20260102030405; sub").expect("ok").expect("entry");
+        assert_eq!((d.kind, d.mtime), (Kind::Dir, None));
+        assert_eq!(parse_mlsd_line("type=cdir;modify=20260102030405; .").expect("ok"), None);
+    }
+
+    #[test]
+    fn mlsd_without_size_or_time_is_an_error_not_a_guess() {
+        assert!(parse_mlsd_line("type=file;modify=20260102030405; x").is_err());
+        assert!(parse_mlsd_line("type=file;size=1; x").is_err());
+        assert!(parse_mlsd_line("type=file;size=1;modify=2026; x").is_err());
+        assert!(parse_mlsd_line("garbage").is_err());
+    }
+
+    #[test]
+    fn list_lines_from_vsftpd_parse() {
+        let f = parse_list_line("-rw-r--r--    1 1000     1000         5120 Nov 24 10:11 my file.bin")
+            .expect("ok")
+            .expect("entry");
+        assert_eq!((f.name.as_str(), f.kind.clone(), f.size), ("my file.bin", Kind::File, 5120));
+        let d = parse_list_line("drwxr-xr-x    2 0        0            4096 Jan 01  2025 Ünïcode dir")
+            .expect("ok")
+            .expect("entry");
+        assert_eq!((d.name.as_str(), d.kind), ("Ünïcode dir", Kind::Dir));
+        assert_eq!(parse_list_line("total 8").expect("ok"), None);
+        assert!(parse_list_line("this is not a listing").is_err());
+    }
+
+    #[test]
+    fn join_keeps_single_slashes() {
+        assert_eq!(join("/", "a"), "/a");
+        assert_eq!(join("/data", "a b"), "/data/a b");
+    }
+}

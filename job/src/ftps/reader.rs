@@ -1,0 +1,189 @@
+//! Lazy, streamed downloads: rustic's archiver calls `open()` only for files that differ from the
+//! parent snapshot; each open starts one RETR on a pooled connection and hands the bytes to the
+//! archiver's (synchronous) thread through a small bounded channel.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rustic_core::{ErrorKind, ReadSourceOpen, RusticError, RusticResult};
+use tokio::io::AsyncReadExt;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use super::listing::with_retries;
+use super::pool::Pool;
+use super::stats::SourceStats;
+use super::FtpsError;
+
+const CHUNK: usize = 256 * 1024;
+/// Chunks buffered between a download and the archiver: bounds memory per open file.
+const QUEUE: usize = 8;
+
+pub struct DownloadCtx {
+    pub rt: Handle,
+    pub pool: Arc<Pool>,
+    pub retries: u32,
+    pub stats: Arc<SourceStats>,
+}
+
+/// What `open()` needs to fetch one file.
+pub struct FtpsOpen {
+    pub ctx: Arc<DownloadCtx>,
+    pub abs: String,
+    pub size: u64,
+}
+
+enum Msg {
+    Data(Bytes),
+    Done,
+}
+
+pub struct FtpsReader {
+    rx: mpsc::Receiver<Result<Msg, String>>,
+    buf: Bytes,
+    done: bool,
+    path: String,
+}
+
+pub(crate) fn source_error(message: String) -> Box<RusticError> {
+    RusticError::new(ErrorKind::InputOutput, "FTPS source: {error}").attach_context("error", message)
+}
+
+impl ReadSourceOpen for FtpsOpen {
+    type Reader = FtpsReader;
+
+    fn open(self) -> RusticResult<FtpsReader> {
+        if let Some(failure) = self.ctx.stats.failure() {
+            // The run is lost already; don't download more.
+            return Err(source_error(format!("not downloading `{}`: {failure}", self.abs)));
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let path = self.abs.clone();
+        let ctx = self.ctx.clone();
+        self.ctx.rt.spawn(async move {
+            let result = download(&ctx, &self.abs, self.size, &tx).await;
+            let msg = match result {
+                Ok(()) => Ok(Msg::Done),
+                Err(err) => {
+                    ctx.stats.fail(err.to_string());
+                    Err(err.to_string())
+                }
+            };
+            let _ = tx.send(msg).await;
+        });
+        Ok(FtpsReader {
+            rx,
+            buf: Bytes::new(),
+            done: false,
+            path,
+        })
+    }
+}
+
+impl Read for FtpsReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.buf.is_empty() {
+            if self.done {
+                return Ok(0);
+            }
+            match self.rx.blocking_recv() {
+                Some(Ok(Msg::Data(bytes))) => self.buf = bytes,
+                Some(Ok(Msg::Done)) => self.done = true,
+                Some(Err(message)) => return Err(io::Error::other(message)),
+                None => {
+                    return Err(io::Error::other(format!(
+                        "download of `{}` ended without completing",
+                        self.path
+                    )))
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}
+
+/// Downloads `path`, which the listing said has `size` bytes. A broken transfer resumes (REST)
+/// where it stopped on a fresh connection; a size that differs from the listing fails the file,
+/// because the archiver has already consumed the bytes sent so far.
+async fn download(
+    ctx: &DownloadCtx,
+    path: &str,
+    size: u64,
+    tx: &mpsc::Sender<Result<Msg, String>>,
+) -> Result<(), FtpsError> {
+    // Bytes already handed to the archiver survive a retry: the next attempt resumes after them.
+    let offset = AtomicU64::new(0);
+    with_retries(ctx.retries, || transfer(ctx, path, size, &offset, tx)).await?;
+    SourceStats::add(&ctx.stats.files_downloaded, 1);
+    Ok(())
+}
+
+async fn transfer(
+    ctx: &DownloadCtx,
+    path: &str,
+    size: u64,
+    offset: &AtomicU64,
+    tx: &mpsc::Sender<Result<Msg, String>>,
+) -> Result<(), FtpsError> {
+    let err = |detail: String| FtpsError::Transfer {
+        path: path.to_string(),
+        detail,
+    };
+    let timeout = ctx.pool.connector().timeout();
+    let mut lease = ctx.pool.get().await?;
+    let mut done = offset.load(Ordering::Relaxed);
+    if done > 0 {
+        let rest = usize::try_from(done).map_err(|e| err(e.to_string()))?;
+        lease
+            .ftp()
+            .resume_transfer(rest)
+            .await
+            .map_err(|e| err(format!("REST {rest}: {e}")))?;
+    }
+    let mut stream = tokio::time::timeout(timeout, lease.ftp().retr_as_stream(path))
+        .await
+        .map_err(|_| err(format!("RETR: no answer within {timeout:?}")))?
+        .map_err(|e| err(format!("RETR refused: {e}")))?;
+    loop {
+        let mut buf = vec![0u8; CHUNK];
+        let n = tokio::time::timeout(timeout, stream.read(&mut buf))
+            .await
+            .map_err(|_| err(format!("stalled for {timeout:?}")))?
+            .map_err(|e| err(format!("read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        done += n as u64;
+        offset.store(done, Ordering::Relaxed);
+        if done > size {
+            return Err(FtpsError::Transfer {
+                path: path.to_string(),
+                detail: format!(
+                    "file grew during transfer (listed {size} bytes); it changed while being backed up"
+                ),
+            });
+        }
+        buf.truncate(n);
+        SourceStats::add(&ctx.stats.bytes_downloaded, n as u64);
+        if tx.send(Ok(Msg::Data(Bytes::from(buf)))).await.is_err() {
+            // The archiver stopped reading (the run is failing): drop the connection.
+            return Err(err("archiver stopped reading".into()));
+        }
+    }
+    tokio::time::timeout(timeout, stream.finish())
+        .await
+        .map_err(|_| err(format!("no transfer-complete reply within {timeout:?}")))?
+        .map_err(|e| err(format!("transfer not confirmed: {e}")))?;
+    if done != size {
+        return Err(err(format!(
+            "got {done} of {size} bytes (short read, or the file shrank during transfer)"
+        )));
+    }
+    lease.release();
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The unstoppable backup job: configuration → FTPS source → rustic repository → run summary.
+
+pub mod backup;
+pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
+pub mod error;
+pub mod ftps;
+pub mod maintenance;
+mod progress;
+pub mod repo;
+pub mod restore;
+pub mod summary;
+
+pub use error::Error;

