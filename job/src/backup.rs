@@ -44,10 +44,7 @@ pub fn pool_for(ftps: &FtpsConfig) -> Result<Arc<Pool>, Error> {
 /// source failure no snapshot is written and the first failure is returned.
 pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
     let ftps = cfg.ftps.as_ref().ok_or_else(|| {
-        ConfigError::new(
-            "ftps.host",
-            "is missing; a backup needs the ftps.* keys",
-        )
+        ConfigError::new("ftps.host", "is missing; a backup needs the ftps.* keys")
     })?;
     let stats = Arc::new(SourceStats::default());
     let pool = pool_for(ftps)?;
@@ -63,7 +60,10 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
 
     let snap = SnapshotOptions::default()
         .host(cfg.resource.clone())
-        .add_tags(&format!("customer:{},resource:{}", cfg.customer, cfg.resource))
+        .add_tags(&format!(
+            "customer:{},resource:{}",
+            cfg.customer, cfg.resource
+        ))
         .map_err(repo_err("tagging the snapshot"))?
         .to_snapshot()
         .map_err(repo_err("preparing the snapshot"))?;

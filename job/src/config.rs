@@ -63,7 +63,10 @@ fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ConfigError::new(
             "--config",
-            format!("cannot read {}: {e}; pass an existing YAML file", path.display()),
+            format!(
+                "cannot read {}: {e}; pass an existing YAML file",
+                path.display()
+            ),
         )
     })?;
     if text.trim().is_empty() {
@@ -205,7 +208,10 @@ fn validate(config: &JobConfig) -> Result<(), ConfigError> {
 
 fn validate_ftps(ftps: &FtpsConfig) -> Result<(), ConfigError> {
     if ftps.host.trim().is_empty() {
-        return Err(ConfigError::new("ftps.host", "is empty; set the FTPS server's host name"));
+        return Err(ConfigError::new(
+            "ftps.host",
+            "is empty; set the FTPS server's host name",
+        ));
     }
     if ftps.port == 0 {
         return Err(ConfigError::new("ftps.port", "must be between 1 and 65535"));
@@ -217,7 +223,10 @@ fn validate_ftps(ftps: &FtpsConfig) -> Result<(), ConfigError> {
         ));
     }
     if !(1..=64).contains(&ftps.max_connections) {
-        return Err(ConfigError::new("ftps.max_connections", "must be between 1 and 64"));
+        return Err(ConfigError::new(
+            "ftps.max_connections",
+            "must be between 1 and 64",
+        ));
     }
     if ftps.timeout_secs == 0 {
         return Err(ConfigError::new("ftps.timeout_secs", "must be at least 1"));
@@ -228,7 +237,10 @@ fn validate_ftps(ftps: &FtpsConfig) -> Result<(), ConfigError> {
             "cannot be combined with ftps.ca_file; remove one of them",
         ));
     }
-    for (key, globs) in [("ftps.include", &ftps.include), ("ftps.exclude", &ftps.exclude)] {
+    for (key, globs) in [
+        ("ftps.include", &ftps.include),
+        ("ftps.exclude", &ftps.exclude),
+    ] {
         for glob in globs {
             Glob::new(glob).map_err(|e| ConfigError::new(key, format!("`{glob}`: {e}")))?;
         }
@@ -278,7 +290,11 @@ mod tests {
     ];
 
     fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
-        let mut v: Vec<_> = BASE.iter().copied().filter(|(k, _)| !extra.iter().any(|(e, _)| e == k)).collect();
+        let mut v: Vec<_> = BASE
+            .iter()
+            .copied()
+            .filter(|(k, _)| !extra.iter().any(|(e, _)| e == k))
+            .collect();
         v.extend_from_slice(extra);
         v
     }
@@ -297,7 +313,11 @@ mod tests {
     fn environment_wins_over_the_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("job.yaml");
-        std::fs::write(&file, "ftps:\n  host: from-file\n  port: 2121\n  include: [\"*.sql\"]\n").expect("write");
+        std::fs::write(
+            &file,
+            "ftps:\n  host: from-file\n  port: 2121\n  include: [\"*.sql\"]\n",
+        )
+        .expect("write");
         let cfg = load(Some(&file), &env_of(BASE)).expect("valid");
         let ftps = cfg.ftps.expect("ftps");
         assert_eq!(ftps.host, "ftp.example.org");
@@ -307,10 +327,17 @@ mod tests {
 
     #[test]
     fn missing_key_is_named_with_its_variable() {
-        let env: Vec<_> = BASE.iter().copied().filter(|(k, _)| *k != "UNSTOPPABLE_FTPS_USERNAME").collect();
+        let env: Vec<_> = BASE
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != "UNSTOPPABLE_FTPS_USERNAME")
+            .collect();
         let err = load(None, &env_of(&env)).expect_err("invalid");
         assert_eq!(err.key, "ftps.username");
-        assert!(err.to_string().contains("UNSTOPPABLE_FTPS_USERNAME"), "{err}");
+        assert!(
+            err.to_string().contains("UNSTOPPABLE_FTPS_USERNAME"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -319,11 +346,25 @@ mod tests {
             (&[("UNSTOPPABLE_FTPS_PORT", "twenty")], "ftps.port"),
             (&[("UNSTOPPABLE_FTPS_PORT", "70000")], "ftps.port"),
             (&[("UNSTOPPABLE_FTPS_PATH", "data")], "ftps.path"),
-            (&[("UNSTOPPABLE_FTPS_MAX_CONNECTIONS", "0")], "ftps.max_connections"),
+            (
+                &[("UNSTOPPABLE_FTPS_MAX_CONNECTIONS", "0")],
+                "ftps.max_connections",
+            ),
             (&[("UNSTOPPABLE_FTPS_EXCLUDE", "a[")], "ftps.exclude"),
-            (&[("UNSTOPPABLE_FTPS_INSECURE_SKIP_VERIFY", "maybe")], "ftps.insecure_skip_verify"),
+            (
+                &[("UNSTOPPABLE_FTPS_INSECURE_SKIP_VERIFY", "maybe")],
+                "ftps.insecure_skip_verify",
+            ),
             (&[("UNSTOPPABLE_RESOURCE", "a/b")], "resource"),
-            (&[("UNSTOPPABLE_S3_ENDPOINT", "http://s3"), ("UNSTOPPABLE_S3_BUCKET", "bb"), ("UNSTOPPABLE_S3_ACCESS_KEY_ID", "k"), ("UNSTOPPABLE_S3_SECRET_ACCESS_KEY", "s")], "repository.cold_dir"),
+            (
+                &[
+                    ("UNSTOPPABLE_S3_ENDPOINT", "http://s3"),
+                    ("UNSTOPPABLE_S3_BUCKET", "bb"),
+                    ("UNSTOPPABLE_S3_ACCESS_KEY_ID", "k"),
+                    ("UNSTOPPABLE_S3_SECRET_ACCESS_KEY", "s"),
+                ],
+                "repository.cold_dir",
+            ),
         ];
         for (extra, key) in cases {
             let err = load(None, &env_of(&with(extra))).expect_err(key);

@@ -91,7 +91,10 @@ fn run(cli: Cli) -> Result<(), i32> {
             snapshot,
             path,
             target,
-        } => ("restore", restore::run(&cfg, snapshot, path.as_deref(), target)),
+        } => (
+            "restore",
+            restore::run(&cfg, snapshot, path.as_deref(), target),
+        ),
         Command::Snapshots => ("snapshots", maintenance::snapshots(&cfg)),
         Command::Check { read_data } => ("check", maintenance::check(&cfg, *read_data)),
         #[cfg(feature = "demo")]
@@ -142,8 +145,11 @@ fn load_env_file(path: Option<&std::path::Path>) -> Result<(), i32> {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rustic_core=warn,opendal=warn,rustic_backend=warn,libunftp=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "info,rustic_core=warn,opendal=warn,rustic_backend=warn,libunftp=warn",
+        )
+    });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -24,9 +24,13 @@ pub fn run(
     let snap = repo
         .get_snapshot_from_str(snapshot, |_| true)
         .map_err(|e| Error::Restore(format!("snapshot `{snapshot}`: {}", e.display_log())))?;
-    let node = repo
-        .node_from_snapshot_and_path(&snap, path)
-        .map_err(|e| Error::Restore(format!("path `{path}` in snapshot {}: {}", snap.id, e.display_log())))?;
+    let node = repo.node_from_snapshot_and_path(&snap, path).map_err(|e| {
+        Error::Restore(format!(
+            "path `{path}` in snapshot {}: {}",
+            snap.id,
+            e.display_log()
+        ))
+    })?;
     let target_str = target
         .to_str()
         .ok_or_else(|| Error::Restore(format!("target {} is not valid UTF-8", target.display())))?;

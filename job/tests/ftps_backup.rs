@@ -28,14 +28,30 @@ fn awkward_tree(root: &Path, big_file: usize) {
     std::fs::create_dir_all(root.join("empty/deeper/still empty")).expect("dirs");
     write_file(&root.join("empty file"), b"", time(1)).expect("write");
     write_file(&root.join(".hidden"), b"dot\n", time(2)).expect("write");
-    write_file(&root.join("spaces in name/ä ö ü ß €.txt"), "grüße\n".as_bytes(), time(3)).expect("write");
-    write_file(&root.join("日本語/ファイル.txt"), "テスト\n".as_bytes(), time(4)).expect("write");
+    write_file(
+        &root.join("spaces in name/ä ö ü ß €.txt"),
+        "grüße\n".as_bytes(),
+        time(3),
+    )
+    .expect("write");
+    write_file(
+        &root.join("日本語/ファイル.txt"),
+        "テスト\n".as_bytes(),
+        time(4),
+    )
+    .expect("write");
     write_file(&root.join("a/b"), b"a/b\n", time(5)).expect("write");
     write_file(&root.join("a-b"), b"a-b\n", time(6)).expect("write");
     write_file(&root.join("a.b/c"), b"a.b/c\n", time(7)).expect("write");
     for i in 0..40 {
-        let data = rng.bytes(1 + rng.below(20_000) as usize);
-        write_file(&root.join(format!("nested/d{}/e{}/f{i}.dat", i % 3, i % 5)), &data, time(100 + i)).expect("write");
+        let len = 1 + rng.below(20_000) as usize;
+        let data = rng.bytes(len);
+        write_file(
+            &root.join(format!("nested/d{}/e{}/f{i}.dat", i % 3, i % 5)),
+            &data,
+            time(100 + i),
+        )
+        .expect("write");
     }
     if big_file > 0 {
         let data = rng.bytes(big_file);
@@ -73,7 +89,11 @@ fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
     assert!(summary.snapshot_id.is_some());
 
     // Every upload carries a checksum, as AWS requires for Object-Lock buckets.
-    let puts: Vec<String> = proxy.heads().into_iter().filter(|h| h.starts_with("PUT ")).collect();
+    let puts: Vec<String> = proxy
+        .heads()
+        .into_iter()
+        .filter(|h| h.starts_with("PUT "))
+        .collect();
     assert!(puts.len() >= 5, "expected uploads, saw {}", puts.len());
     for put in &puts {
         assert!(
@@ -83,7 +103,8 @@ fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
     }
 
     let restored = work.join("restored");
-    env.run(&["restore", "--target", &restored.display().to_string()]).assert_ok();
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
     assert_same_tree(&server.data(), &restored);
 
     // restic, an independent implementation, reads the cold part on its own.
@@ -92,17 +113,43 @@ fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
         ("RESTIC_PASSWORD", "test-repository-password"),
         ("AWS_ACCESS_KEY_ID", s3.access_key.as_str()),
         ("AWS_SECRET_ACCESS_KEY", s3.secret_key.as_str()),
-        ("RESTIC_CACHE_DIR", &*work.join("restic-cache").display().to_string().leak()),
+        (
+            "RESTIC_CACHE_DIR",
+            &*work.join("restic-cache").display().to_string().leak(),
+        ),
     ];
     let out = restic(&renv, &["-r", &repo, "snapshots", "--json"]);
-    assert!(out.status.success(), "restic snapshots: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "restic snapshots: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("restic JSON");
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
     let out = restic(&renv, &["-r", &repo, "check", "--read-data"]);
-    assert!(out.status.success(), "restic check: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "restic check: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let by_restic = work.join("restic-restore");
-    let out = restic(&renv, &["-r", &repo, "restore", "latest", "--target", &by_restic.display().to_string()]);
-    assert!(out.status.success(), "restic restore: {}", String::from_utf8_lossy(&out.stderr));
+    let out = restic(
+        &renv,
+        &[
+            "-r",
+            &repo,
+            "restore",
+            "latest",
+            "--target",
+            &by_restic.display().to_string(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "restic restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_same_tree(&server.data(), &by_restic);
 }
 
@@ -121,9 +168,16 @@ fn incremental_downloads_exactly_the_changed_and_new_files() {
     // Nothing changed: nothing is downloaded (parent matching sees every file, `a-b` included).
     let before = server.retr_count();
     let same = env.run(&["backup"]).assert_ok();
-    assert_eq!(server.retr_count(), before, "unchanged files were downloaded");
+    assert_eq!(
+        server.retr_count(),
+        before,
+        "unchanged files were downloaded"
+    );
     assert_eq!(same.files_unmodified, first.files_new);
-    assert_eq!((same.files_new, same.files_changed, same.files_downloaded), (0, 0, 0));
+    assert_eq!(
+        (same.files_new, same.files_changed, same.files_downloaded),
+        (0, 0, 0)
+    );
 
     let data = server.data();
     write_file(&data.join("a-b"), b"changed content\n", time(50_000)).expect("change");
@@ -133,16 +187,33 @@ fn incremental_downloads_exactly_the_changed_and_new_files() {
     let third = env.run(&["backup"]).assert_ok();
     let mut fetched: Vec<String> = server.retr_paths()[before..].to_vec();
     fetched.sort();
-    assert_eq!(fetched, vec!["/data/a-b".to_string(), "/data/nested/new file.txt".to_string()]);
-    assert_eq!((third.files_new, third.files_changed, third.files_downloaded), (1, 1, 2));
+    assert_eq!(
+        fetched,
+        vec![
+            "/data/a-b".to_string(),
+            "/data/nested/new file.txt".to_string()
+        ]
+    );
+    assert_eq!(
+        (third.files_new, third.files_changed, third.files_downloaded),
+        (1, 1, 2)
+    );
 
     let restored = work.join("restored");
-    env.run(&["restore", "--target", &restored.display().to_string()]).assert_ok();
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
     assert_same_tree(&data, &restored);
     assert_eq!(env.snapshot_count(), 3);
     // A path filter restores just that subtree.
     let part = work.join("part");
-    env.run(&["restore", "--path", "nested/d1", "--target", &part.display().to_string()]).assert_ok();
+    env.run(&[
+        "restore",
+        "--path",
+        "nested/d1",
+        "--target",
+        &part.display().to_string(),
+    ])
+    .assert_ok();
     assert_same_tree(&data.join("nested/d1"), &part);
 }
 
@@ -168,7 +239,11 @@ fn mlsd_and_list_with_mdtm_give_identical_snapshots() {
     ftps_env(&mut list_env, vsftpd.port, "/data");
     let list_run = list_env.run(&["backup"]);
     list_run.assert_ok();
-    assert!(list_run.stderr.contains("ListAndMdtm"), "{}", list_run.stderr);
+    assert!(
+        list_run.stderr.contains("ListAndMdtm"),
+        "{}",
+        list_run.stderr
+    );
 
     let mut mlsd_env = JobEnv::new("acme", "via-mlsd", &work.join("hot-mlsd"));
     mlsd_env.cold_dir(&work.join("cold"));
@@ -180,7 +255,10 @@ fn mlsd_and_list_with_mdtm_give_identical_snapshots() {
     let list_trees = snapshot_tree_ids(&list_env);
     let mlsd_trees = snapshot_tree_ids(&mlsd_env);
     assert_eq!(list_trees.len(), 1);
-    assert_eq!(list_trees, mlsd_trees, "the two listing paths describe the tree differently");
+    assert_eq!(
+        list_trees, mlsd_trees,
+        "the two listing paths describe the tree differently"
+    );
 }
 
 fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
@@ -204,12 +282,19 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
 
     let expect_failure = |env: &JobEnv, needle: &str| {
         let run = env.run(&["backup"]);
-        assert_eq!(run.code, 1, "expected a failed run:\n{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 1,
+            "expected a failed run:\n{}\n{}",
+            run.stdout, run.stderr
+        );
         let summary = run.summary();
         assert!(!summary.success);
         assert_eq!(summary.snapshot_id, None);
         let error = summary.error.unwrap_or_default();
-        assert!(error.contains(needle), "error {error:?} does not mention {needle:?}");
+        assert!(
+            error.contains(needle),
+            "error {error:?} does not mention {needle:?}"
+        );
         assert!(!run.stderr.contains(FTP_PASSWORD) && !run.stdout.contains(FTP_PASSWORD));
         assert_eq!(env.snapshot_count(), 1, "a failed run left a snapshot");
         env.assert_check_clean();
@@ -236,9 +321,16 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
 
     // The server dies in the middle of a (throttled) transfer.
     let mut rng = Rng::new(3);
-    write_file(&server.data().join("slow.bin"), &rng.bytes(3 * 1024 * 1024), time(77)).expect("write");
-    server.restart(VsftpdOptions { max_rate: Some(256 * 1024) });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
+    write_file(
+        &server.data().join("slow.bin"),
+        &rng.bytes(3 * 1024 * 1024),
+        time(77),
+    )
+    .expect("write");
+    server.restart(VsftpdOptions {
+        max_rate: Some(256 * 1024),
+    });
+    let child = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
         .arg("backup")
         .env_clear()
         .envs(&env.vars)
@@ -246,14 +338,25 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start job");
-    wait_until("the slow download to start", Duration::from_secs(60), || {
-        server.retr_paths().iter().any(|p| p.ends_with("slow.bin"))
-    });
+    wait_until(
+        "the slow download to start",
+        Duration::from_secs(60),
+        || server.retr_paths().iter().any(|p| p.ends_with("slow.bin")),
+    );
     std::thread::sleep(Duration::from_millis(500));
     server.kill();
     let out = child.wait_with_output().expect("job output");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    let last = String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     assert!(last.contains("\"success\":false"), "{last}");
     assert_eq!(env.snapshot_count(), 1);
     env.assert_check_clean();
@@ -263,7 +366,8 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
     env.run(&["backup"]).assert_ok();
     assert_eq!(env.snapshot_count(), 2);
     let restored = work.join("restored");
-    env.run(&["restore", "--target", &restored.display().to_string()]).assert_ok();
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
     assert_same_tree(&server.data(), &restored);
 }
 
@@ -282,7 +386,10 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
     assert_eq!(run.code, 2);
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("ftps.max_connections") && lines[0].contains("UNSTOPPABLE_FTPS_MAX_CONNECTIONS"));
+    assert!(
+        lines[0].contains("ftps.max_connections")
+            && lines[0].contains("UNSTOPPABLE_FTPS_MAX_CONNECTIONS")
+    );
 }
 
 #[test]
@@ -293,7 +400,14 @@ fn the_demo_runs_end_to_end() {
         .output()
         .expect("run demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("downloaded 1 file(s)"), "{stdout}");
-    assert!(stdout.contains("every file's bytes and modification time match"), "{stdout}");
+    assert!(
+        stdout.contains("every file's bytes and modification time match"),
+        "{stdout}"
+    );
 }

@@ -167,32 +167,164 @@ macro_rules! key {
 
 /// Every key the job reads; the README's table is generated from the same list.
 pub const CONFIG_KEYS: &[ConfigKey] = &[
-    key!("customer", Text, false, "", "Customer (tenant) name; tags every snapshot."),
-    key!("resource", Text, false, "", "Resource name; tags every snapshot and is the repository prefix in the bucket."),
-    key!("ftps.host", Text, false, "", "FTPS server host name or IP address."),
-    key!("ftps.port", Number, false, "21", "FTPS control port (explicit TLS, AUTH TLS)."),
+    key!(
+        "customer",
+        Text,
+        false,
+        "",
+        "Customer (tenant) name; tags every snapshot."
+    ),
+    key!(
+        "resource",
+        Text,
+        false,
+        "",
+        "Resource name; tags every snapshot and is the repository prefix in the bucket."
+    ),
+    key!(
+        "ftps.host",
+        Text,
+        false,
+        "",
+        "FTPS server host name or IP address."
+    ),
+    key!(
+        "ftps.port",
+        Number,
+        false,
+        "21",
+        "FTPS control port (explicit TLS, AUTH TLS)."
+    ),
     key!("ftps.username", Text, false, "", "FTP user."),
     key!("ftps.password", Text, true, "", "FTP password."),
-    key!("ftps.path", Text, false, "/", "Directory on the server to back up."),
-    key!("ftps.include", List, false, "", "Glob patterns (relative to `ftps.path`); when set, only matching files are backed up."),
-    key!("ftps.exclude", List, false, "", "Glob patterns (relative to `ftps.path`) of files and directories to skip."),
-    key!("ftps.ca_file", Text, false, "", "PEM file of CA certificates to trust instead of the system roots."),
-    key!("ftps.server_name", Text, false, "", "Name the server certificate must carry, when it differs from `ftps.host`."),
-    key!("ftps.insecure_skip_verify", Bool, false, "false", "Accept any server certificate. Only for testing: it allows a man in the middle."),
-    key!("ftps.max_connections", Number, false, "4", "FTPS connections used in parallel for listing and downloads."),
-    key!("ftps.timeout_secs", Number, false, "30", "Timeout of connects and of stalled transfers, in seconds."),
-    key!("ftps.retries", Number, false, "3", "Retries of a failed listing or download before the run fails."),
-    key!("repository.hot_dir", Text, false, "", "Local directory (the hot PersistentVolume) holding the repository metadata."),
-    key!("repository.cold_dir", Text, false, "", "Local directory for the cold part instead of S3 (development only)."),
-    key!("repository.password", Text, true, "", "Repository encryption password."),
-    key!("s3.endpoint", Text, false, "", "S3 endpoint URL of the cold storage, e.g. `https://s3.eu-central-1.amazonaws.com`."),
+    key!(
+        "ftps.path",
+        Text,
+        false,
+        "/",
+        "Directory on the server to back up."
+    ),
+    key!(
+        "ftps.include",
+        List,
+        false,
+        "",
+        "Glob patterns (relative to `ftps.path`); when set, only matching files are backed up."
+    ),
+    key!(
+        "ftps.exclude",
+        List,
+        false,
+        "",
+        "Glob patterns (relative to `ftps.path`) of files and directories to skip."
+    ),
+    key!(
+        "ftps.ca_file",
+        Text,
+        false,
+        "",
+        "PEM file of CA certificates to trust instead of the system roots."
+    ),
+    key!(
+        "ftps.server_name",
+        Text,
+        false,
+        "",
+        "Name the server certificate must carry, when it differs from `ftps.host`."
+    ),
+    key!(
+        "ftps.insecure_skip_verify",
+        Bool,
+        false,
+        "false",
+        "Accept any server certificate. Only for testing: it allows a man in the middle."
+    ),
+    key!(
+        "ftps.max_connections",
+        Number,
+        false,
+        "4",
+        "FTPS connections used in parallel for listing and downloads."
+    ),
+    key!(
+        "ftps.timeout_secs",
+        Number,
+        false,
+        "30",
+        "Timeout of connects and of stalled transfers, in seconds."
+    ),
+    key!(
+        "ftps.retries",
+        Number,
+        false,
+        "3",
+        "Retries of a failed listing or download before the run fails."
+    ),
+    key!(
+        "repository.hot_dir",
+        Text,
+        false,
+        "",
+        "Local directory (the hot PersistentVolume) holding the repository metadata."
+    ),
+    key!(
+        "repository.cold_dir",
+        Text,
+        false,
+        "",
+        "Local directory for the cold part instead of S3 (development only)."
+    ),
+    key!(
+        "repository.password",
+        Text,
+        true,
+        "",
+        "Repository encryption password."
+    ),
+    key!(
+        "s3.endpoint",
+        Text,
+        false,
+        "",
+        "S3 endpoint URL of the cold storage, e.g. `https://s3.eu-central-1.amazonaws.com`."
+    ),
     key!("s3.region", Text, false, "us-east-1", "S3 region."),
-    key!("s3.bucket", Text, false, "", "The customer's bucket; the repository lives under `<resource>/` in it."),
+    key!(
+        "s3.bucket",
+        Text,
+        false,
+        "",
+        "The customer's bucket; the repository lives under `<resource>/` in it."
+    ),
     key!("s3.access_key_id", Text, true, "", "S3 access key id."),
-    key!("s3.secret_access_key", Text, true, "", "S3 secret access key."),
-    key!("s3.path_style", Bool, false, "true", "Path-style addressing (MinIO, SeaweedFS); `false` for virtual-host style."),
-    key!("summary_path", Text, false, "/dev/termination-log", "Where the JSON run summary is written (at most 4096 bytes); empty to skip."),
-    key!("progress_interval_secs", Number, false, "5", "Seconds between progress lines; 0 disables them."),
+    key!(
+        "s3.secret_access_key",
+        Text,
+        true,
+        "",
+        "S3 secret access key."
+    ),
+    key!(
+        "s3.path_style",
+        Bool,
+        false,
+        "true",
+        "Path-style addressing (MinIO, SeaweedFS); `false` for virtual-host style."
+    ),
+    key!(
+        "summary_path",
+        Text,
+        false,
+        "/dev/termination-log",
+        "Where the JSON run summary is written (at most 4096 bytes); empty to skip."
+    ),
+    key!(
+        "progress_interval_secs",
+        Number,
+        false,
+        "5",
+        "Seconds between progress lines; 0 disables them."
+    ),
 ];
 
 #[cfg(test)]

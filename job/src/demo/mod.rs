@@ -26,7 +26,10 @@ pub fn run(rt: &Runtime, workdir: Option<PathBuf>) -> Result<(), String> {
     std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
     tree::sample_tree(&src, 42, 300).map_err(|e| format!("sample tree: {e}"))?;
     let server = rt.block_on(start_server(&base.join("ftp-root"), &base.join("tls")))?;
-    println!("1. FTPS server (in-process, explicit TLS, passive) on 127.0.0.1:{}", server.port);
+    println!(
+        "1. FTPS server (in-process, explicit TLS, passive) on 127.0.0.1:{}",
+        server.port
+    );
     println!("   serving a generated tree of {} files", count_files(&src));
 
     let cfg = demo_config(&base, &server);
@@ -63,7 +66,10 @@ pub fn run(rt: &Runtime, workdir: Option<PathBuf>) -> Result<(), String> {
     crate::restore::run(&cfg, "latest", None, &target).map_err(|e| format!("restore: {e}"))?;
     let diffs = tree::compare(&src, &target).map_err(|e| format!("comparing: {e}"))?;
     if !diffs.is_empty() {
-        return Err(format!("restore differs from the source: {}", diffs.join("; ")));
+        return Err(format!(
+            "restore differs from the source: {}",
+            diffs.join("; ")
+        ));
     }
     println!(
         "4. restored the latest snapshot to {}: every file's bytes and modification time match the server",
@@ -72,7 +78,11 @@ pub fn run(rt: &Runtime, workdir: Option<PathBuf>) -> Result<(), String> {
     crate::maintenance::check(&cfg, true).map_err(|e| format!("check: {e}"))?;
     println!("5. repository check (with data) passed");
     println!("   hot part (metadata): {}", cfg.repository.hot_dir);
-    println!("   cold part (all data): {}/{}", base.join("cold").display(), cfg.resource);
+    println!(
+        "   cold part (all data): {}/{}",
+        base.join("cold").display(),
+        cfg.resource
+    );
     rt.block_on(server.stop());
     Ok(())
 }
@@ -114,5 +124,7 @@ fn count_files(dir: &Path) -> usize {
 }
 
 fn short(id: &Option<String>) -> String {
-    id.as_deref().map(|s| s.chars().take(8).collect()).unwrap_or_default()
+    id.as_deref()
+        .map(|s| s.chars().take(8).collect())
+        .unwrap_or_default()
 }

@@ -49,7 +49,8 @@ pub fn generate_certificates(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), 
     let ca_file = dir.join("ca.pem");
     let cert_file = dir.join("server.pem");
     let key_file = dir.join("server.key");
-    let write = |p: &Path, s: String| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));
+    let write =
+        |p: &Path, s: String| std::fs::write(p, s).map_err(|e| format!("{}: {e}", p.display()));
     write(&ca_file, ca_cert.pem())?;
     write(&cert_file, leaf.pem())?;
     write(&key_file, leaf_key.serialize_pem())?;
@@ -66,11 +67,11 @@ pub async fn start_server(root: &Path, tls_dir: &Path) -> Result<DemoServer, Str
         // Checked just above; the directory is the demo's own.
         Filesystem::new(root.clone()).expect("demo root exists")
     }))
-        .ftps(cert_file, key_file)
-        .ftps_required(FtpsRequired::All, FtpsRequired::All)
-        .passive_ports(50000..=50999)
-        .build()
-        .map_err(|e| format!("FTPS server: {e}"))?;
+    .ftps(cert_file, key_file)
+    .ftps_required(FtpsRequired::All, FtpsRequired::All)
+    .passive_ports(50000..=50999)
+    .build()
+    .map_err(|e| format!("FTPS server: {e}"))?;
     let addr = format!("127.0.0.1:{port}");
     let task = tokio::spawn(async move {
         if let Err(e) = server.listen(addr).await {
@@ -79,7 +80,10 @@ pub async fn start_server(root: &Path, tls_dir: &Path) -> Result<DemoServer, Str
     });
     // Wait until it accepts connections.
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return Ok(DemoServer {
                 port,
                 ca_file,

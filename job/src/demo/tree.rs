@@ -64,17 +64,29 @@ pub fn sample_tree(root: &Path, seed: u64, small_files: usize) -> io::Result<()>
     fs::create_dir_all(root.join("empty dir"))?;
     write_file(&root.join("empty.txt"), b"", time(1))?;
     write_file(&root.join("Ünïcödé ☃.txt"), "snow ☃\n".as_bytes(), time(2))?;
-    write_file(&root.join("with space/and more/file one.txt"), b"one\n", time(3))?;
+    write_file(
+        &root.join("with space/and more/file one.txt"),
+        b"one\n",
+        time(3),
+    )?;
     for i in 0..small_files {
         let dir = format!("projects/p{:02}/src", i % 7);
         let len = 1 + rng.below(48 * 1024) as usize;
         let data = rng.bytes(len);
-        write_file(&root.join(dir).join(format!("file-{i:04}.dat")), &data, time(100 + i as u64))?;
+        write_file(
+            &root.join(dir).join(format!("file-{i:04}.dat")),
+            &data,
+            time(100 + i as u64),
+        )?;
     }
     for i in 0..2 {
         let len = 3 * 1024 * 1024 + rng.below(1024 * 1024) as usize;
         let data = rng.bytes(len);
-        write_file(&root.join(format!("large/blob-{i}.bin")), &data, time(10_000 + i))?;
+        write_file(
+            &root.join(format!("large/blob-{i}.bin")),
+            &data,
+            time(10_000 + i),
+        )?;
     }
     Ok(())
 }
@@ -92,7 +104,10 @@ fn walk(root: &Path, dir: &Path, out: &mut TreeManifest) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        let rel = path.strip_prefix(root).map_err(io::Error::other)?.to_path_buf();
+        let rel = path
+            .strip_prefix(root)
+            .map_err(io::Error::other)?
+            .to_path_buf();
         let meta = fs::symlink_metadata(&path)?;
         if meta.is_dir() {
             out.insert(rel, ('d', Vec::new(), None));
@@ -125,7 +140,10 @@ pub fn compare(expected: &Path, actual: &Path) -> io::Result<Vec<String>> {
                 } else if data != d2 {
                     diffs.push(format!("content differs: {}", path.display()));
                 } else if mtime != m2 {
-                    diffs.push(format!("mtime differs: {} ({mtime:?} vs {m2:?})", path.display()));
+                    diffs.push(format!(
+                        "mtime differs: {} ({mtime:?} vs {m2:?})",
+                        path.display()
+                    ));
                 }
             }
         }

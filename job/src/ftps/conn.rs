@@ -11,8 +11,9 @@ use super::FtpsError;
 
 pub type Ftp = AsyncRustlsFtpStream;
 
-/// Opens logged-in, TLS-protected control connections. Every connection shares one rustls
-/// `ClientConfig`, whose session cache lets data connections resume the control session.
+/// Opens logged-in, TLS-protected control connections. Each control connection and its data
+/// connections share one rustls `ClientConfig`, whose session cache lets the data connections
+/// resume the control connection's TLS session.
 pub struct Connector {
     addr: String,
     server_name: String,
@@ -61,8 +62,13 @@ impl Connector {
             .map_err(|e| connect_err(e.to_string()))?;
         // Commands are small and latency-bound: never let Nagle hold one back.
         let _ = tcp.set_nodelay(true);
-        let ftp = self.with_timeout(Ftp::connect_with_stream(tcp)).await.map_err(|e| connect_err(e.to_string()))?;
-        let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(self.tls.clone()));
+        let ftp = self
+            .with_timeout(Ftp::connect_with_stream(tcp))
+            .await
+            .map_err(|e| connect_err(e.to_string()))?;
+        let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(
+            per_connection_config(&self.tls),
+        ));
         let mut ftp = self
             .with_timeout(ftp.into_secure(connector, &self.server_name))
             .await
@@ -73,7 +79,9 @@ impl Connector {
         ftp.set_passive_nat_workaround(true);
         let mut ftp = ftp.passive_stream_builder(|addr| {
             Box::pin(async move {
-                let tcp = TcpStream::connect(addr).await.map_err(FtpError::ConnectionError)?;
+                let tcp = TcpStream::connect(addr)
+                    .await
+                    .map_err(FtpError::ConnectionError)?;
                 let _ = tcp.set_nodelay(true);
                 Ok(tcp)
             })
@@ -102,6 +110,16 @@ impl Connector {
             ))),
         }
     }
+}
+
+/// The shared configuration with a session store of this control connection's own, which its data
+/// connections then resume. Multi-process servers such as vsftpd run every control connection in
+/// a process with its own ticket keys: a ticket from another connection cannot be resumed there,
+/// and a data connection that does not resume is refused ("522 session reuse required").
+fn per_connection_config(shared: &Arc<rustls::ClientConfig>) -> Arc<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::clone(shared);
+    config.resumption = rustls::client::Resumption::in_memory_sessions(16);
+    Arc::new(config)
 }
 
 fn tls_error(addr: &str, err: FtpError) -> FtpsError {

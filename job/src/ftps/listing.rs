@@ -86,7 +86,11 @@ pub fn parse_mlsd_line(line: &str) -> Result<Option<RemoteEntry>, String> {
     Ok(Some(RemoteEntry {
         name: name.to_string(),
         mtime: if kind == Kind::Dir { None } else { mtime },
-        size: if kind == Kind::File { size.unwrap_or(0) } else { 0 },
+        size: if kind == Kind::File {
+            size.unwrap_or(0)
+        } else {
+            0
+        },
         kind,
     }))
 }
@@ -139,7 +143,11 @@ pub fn parse_list_line(line: &str) -> Result<Option<RemoteEntry>, String> {
         Kind::File
     };
     Ok(Some(RemoteEntry {
-        size: if kind == Kind::File { file.size() as u64 } else { 0 },
+        size: if kind == Kind::File {
+            file.size() as u64
+        } else {
+            0
+        },
         kind,
         name,
         mtime: None,
@@ -213,12 +221,20 @@ async fn list_once(
     let timeout = pool.connector().timeout();
     let lines = tokio::time::timeout(timeout, async {
         match mode {
-            ListingMode::Mlsd => lease.ftp().mlsd(Some(dir)).await.map_err(|e| err(e.to_string())),
+            ListingMode::Mlsd => lease
+                .ftp()
+                .mlsd(Some(dir))
+                .await
+                .map_err(|e| err(e.to_string())),
             ListingMode::ListAndMdtm => {
                 // LIST's argument is globbed and option-parsed by many servers: change into the
                 // directory and list it without a name instead.
                 lease.ftp().cwd(dir).await.map_err(|e| err(e.to_string()))?;
-                lease.ftp().list(Some("-a")).await.map_err(|e| err(e.to_string()))
+                lease
+                    .ftp()
+                    .list(Some("-a"))
+                    .await
+                    .map_err(|e| err(e.to_string()))
             }
         }
     })
@@ -266,7 +282,8 @@ where
             Err(err) if attempt < retries && !err.is_permanent() => {
                 attempt += 1;
                 tracing::warn!(attempt, retries, "retrying: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
+                    .await;
             }
             Err(err) => return Err(err),
         }
@@ -286,9 +303,14 @@ mod tests {
         assert_eq!(e.kind, Kind::File);
         assert_eq!(e.size, 1234);
         assert_eq!(e.mtime.expect("time").to_string(), "2026-01-02T03:04:05Z");
-        let d = parse_mlsd_line("Type=dir;Modify=20260102030405; sub").expect("ok").expect("entry");
+        let d = parse_mlsd_line("Type=dir;Modify=20260102030405; sub")
+            .expect("ok")
+            .expect("entry");
         assert_eq!((d.kind, d.mtime), (Kind::Dir, None));
-        assert_eq!(parse_mlsd_line("type=cdir;modify=20260102030405; .").expect("ok"), None);
+        assert_eq!(
+            parse_mlsd_line("type=cdir;modify=20260102030405; .").expect("ok"),
+            None
+        );
     }
 
     #[test]
@@ -301,13 +323,18 @@ mod tests {
 
     #[test]
     fn list_lines_from_vsftpd_parse() {
-        let f = parse_list_line("-rw-r--r--    1 1000     1000         5120 Nov 24 10:11 my file.bin")
-            .expect("ok")
-            .expect("entry");
-        assert_eq!((f.name.as_str(), f.kind.clone(), f.size), ("my file.bin", Kind::File, 5120));
-        let d = parse_list_line("drwxr-xr-x    2 0        0            4096 Jan 01  2025 Ünïcode dir")
-            .expect("ok")
-            .expect("entry");
+        let f =
+            parse_list_line("-rw-r--r--    1 1000     1000         5120 Nov 24 10:11 my file.bin")
+                .expect("ok")
+                .expect("entry");
+        assert_eq!(
+            (f.name.as_str(), f.kind.clone(), f.size),
+            ("my file.bin", Kind::File, 5120)
+        );
+        let d =
+            parse_list_line("drwxr-xr-x    2 0        0            4096 Jan 01  2025 Ünïcode dir")
+                .expect("ok")
+                .expect("entry");
         assert_eq!((d.name.as_str(), d.kind), ("Ünïcode dir", Kind::Dir));
         assert_eq!(parse_list_line("total 8").expect("ok"), None);
         assert!(parse_list_line("this is not a listing").is_err());

@@ -75,7 +75,9 @@ impl Pool {
 impl Lease {
     pub fn ftp(&mut self) -> &mut Ftp {
         // Invariant: `conn` is only taken by `release`, which consumes the lease.
-        self.conn.as_mut().expect("lease holds a connection until released")
+        self.conn
+            .as_mut()
+            .expect("lease holds a connection until released")
     }
 
     pub fn release(mut self) {

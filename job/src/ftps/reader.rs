@@ -48,7 +48,8 @@ pub struct FtpsReader {
 }
 
 pub(crate) fn source_error(message: String) -> Box<RusticError> {
-    RusticError::new(ErrorKind::InputOutput, "FTPS source: {error}").attach_context("error", message)
+    RusticError::new(ErrorKind::InputOutput, "FTPS source: {error}")
+        .attach_context("error", message)
 }
 
 impl ReadSourceOpen for FtpsOpen {
@@ -57,7 +58,10 @@ impl ReadSourceOpen for FtpsOpen {
     fn open(self) -> RusticResult<FtpsReader> {
         if let Some(failure) = self.ctx.stats.failure() {
             // The run is lost already; don't download more.
-            return Err(source_error(format!("not downloading `{}`: {failure}", self.abs)));
+            return Err(source_error(format!(
+                "not downloading `{}`: {failure}",
+                self.abs
+            )));
         }
         let (tx, rx) = mpsc::channel(QUEUE);
         let path = self.abs.clone();

@@ -95,7 +95,8 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, FtpsError> {
     let mut builder = GlobSetBuilder::new();
     for pattern in patterns {
         builder.add(
-            Glob::new(pattern).map_err(|e| FtpsError::Protocol(format!("glob `{pattern}`: {e}")))?,
+            Glob::new(pattern)
+                .map_err(|e| FtpsError::Protocol(format!("glob `{pattern}`: {e}")))?,
         );
     }
     builder

@@ -65,7 +65,11 @@ impl Walk {
     /// and sent as the last item.
     pub async fn run(self: Arc<Self>, root: String, tx: Sender) {
         let result = match list_dir(&self.pool, self.mode, &root, self.retries).await {
-            Ok(entries) => self.clone().visit(String::new(), root, entries, tx.clone()).await,
+            Ok(entries) => {
+                self.clone()
+                    .visit(String::new(), root, entries, tx.clone())
+                    .await
+            }
             Err(err) => Err(err),
         };
         if let Err(err) = result {
@@ -120,10 +124,11 @@ impl Walk {
                         if tx.send(Ok(item)).await.is_err() {
                             return Ok(());
                         }
-                        let children = (&mut pending.0).await.map_err(|e| FtpsError::Listing {
-                            path: abs.clone(),
-                            detail: format!("listing task failed: {e}"),
-                        })??;
+                        let children =
+                            (&mut pending.0).await.map_err(|e| FtpsError::Listing {
+                                path: abs.clone(),
+                                detail: format!("listing task failed: {e}"),
+                            })??;
                         self.clone().visit(rel, abs, children, tx.clone()).await?;
                     }
                     Kind::File | Kind::Symlink(_) => {

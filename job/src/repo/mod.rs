@@ -28,8 +28,14 @@ pub fn s3_options(cfg: &JobConfig) -> Option<BTreeMap<String, String>> {
     o.insert("endpoint".into(), s3.endpoint.clone());
     o.insert("region".into(), s3.region.clone());
     o.insert("root".into(), format!("/{}/", cfg.resource));
-    o.insert("access_key_id".into(), s3.access_key_id.expose().to_string());
-    o.insert("secret_access_key".into(), s3.secret_access_key.expose().to_string());
+    o.insert(
+        "access_key_id".into(),
+        s3.access_key_id.expose().to_string(),
+    );
+    o.insert(
+        "secret_access_key".into(),
+        s3.secret_access_key.expose().to_string(),
+    );
     o.insert(
         "enable_virtual_host_style".into(),
         (!s3.path_style).to_string(),
@@ -60,7 +66,10 @@ pub fn backends(cfg: &JobConfig) -> Result<RepositoryBackends, Error> {
 }
 
 /// The same back-ends, refusing to write a snapshot while `permit` says no.
-pub fn gated<P: SnapshotPermit>(backends: &RepositoryBackends, permit: Arc<P>) -> RepositoryBackends {
+pub fn gated<P: SnapshotPermit>(
+    backends: &RepositoryBackends,
+    permit: Arc<P>,
+) -> RepositoryBackends {
     RepositoryBackends::new(
         SnapshotGate::wrap(backends.repository(), permit.clone()),
         backends

@@ -48,12 +48,19 @@ impl JobRun {
     pub fn summary(&self) -> RunSummary {
         let last = self.stdout.lines().last().unwrap_or_default();
         serde_json::from_str(last).unwrap_or_else(|e| {
-            panic!("last stdout line is not a summary ({e}): {last:?}\nstderr:\n{}", self.stderr)
+            panic!(
+                "last stdout line is not a summary ({e}): {last:?}\nstderr:\n{}",
+                self.stderr
+            )
         })
     }
 
     pub fn assert_ok(&self) -> RunSummary {
-        assert_eq!(self.code, 0, "job failed:\n{}\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "job failed:\n{}\n{}",
+            self.stdout, self.stderr
+        );
         let s = self.summary();
         assert!(s.success, "{s:?}");
         s
@@ -72,7 +79,10 @@ impl JobEnv {
         env.set("UNSTOPPABLE_CUSTOMER", customer)
             .set("UNSTOPPABLE_RESOURCE", resource)
             .set("UNSTOPPABLE_REPOSITORY_HOT_DIR", &hot.display().to_string())
-            .set("UNSTOPPABLE_REPOSITORY_PASSWORD", "test-repository-password")
+            .set(
+                "UNSTOPPABLE_REPOSITORY_PASSWORD",
+                "test-repository-password",
+            )
             .set("UNSTOPPABLE_SUMMARY_PATH", "")
             .set("UNSTOPPABLE_FTPS_TIMEOUT_SECS", "10");
         env
@@ -84,7 +94,10 @@ impl JobEnv {
     }
 
     pub fn cold_dir(&mut self, dir: &Path) -> &mut Self {
-        self.set("UNSTOPPABLE_REPOSITORY_COLD_DIR", &dir.display().to_string())
+        self.set(
+            "UNSTOPPABLE_REPOSITORY_COLD_DIR",
+            &dir.display().to_string(),
+        )
     }
 
     pub fn run(&self, args: &[&str]) -> JobRun {

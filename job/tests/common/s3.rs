@@ -98,7 +98,11 @@ impl RecordingProxy {
     }
 }
 
-fn forward(client: TcpStream, upstream: &str, recorded: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn forward(
+    client: TcpStream,
+    upstream: &str,
+    recorded: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut head = Vec::new();
     loop {

@@ -3,7 +3,6 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -14,6 +13,8 @@ use super::TestDir;
 
 pub const FTP_USER: &str = "unstoppable-ftp";
 pub const FTP_PASSWORD: &str = "ftp-test-password";
+/// vsftpd changes into the home directory before `local_root`: it must exist.
+const FTP_HOME: &str = "/srv/unstoppable-ftp";
 
 /// A test CA and a server certificate for 127.0.0.1/localhost, shared by all servers.
 pub struct Tls {
@@ -37,13 +38,23 @@ pub fn tls() -> &'static Tls {
 pub fn ensure_ftp_user() {
     static DONE: OnceLock<()> = OnceLock::new();
     DONE.get_or_init(|| {
-        let exists = Command::new("id").arg(FTP_USER).output().map(|o| o.status.success());
-        if exists != Ok(true) {
+        let exists = Command::new("id")
+            .arg(FTP_USER)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !exists {
             let ok = Command::new("useradd")
-                .args(["--no-create-home", "--shell", "/bin/bash", FTP_USER])
+                .args([
+                    "--no-create-home",
+                    "--home-dir",
+                    FTP_HOME,
+                    "--shell",
+                    "/bin/bash",
+                    FTP_USER,
+                ])
                 .status()
-                .map(|s| s.success());
-            assert_eq!(ok, Ok(true), "useradd {FTP_USER} (the tests need root)");
+                .is_ok_and(|s| s.success());
+            assert!(ok, "useradd {FTP_USER} failed (the tests need root)");
         }
         let mut child = Command::new("chpasswd")
             .stdin(Stdio::piped())
@@ -58,6 +69,7 @@ pub fn ensure_ftp_user() {
             .expect("write chpasswd");
         assert!(child.wait().expect("chpasswd").success());
         std::fs::create_dir_all("/var/run/vsftpd/empty").expect("vsftpd secure_chroot_dir");
+        std::fs::create_dir_all(FTP_HOME).expect("ftp home");
     });
 }
 
@@ -155,7 +167,6 @@ impl Vsftpd {
             .arg(&conf_path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .process_group(0)
             .spawn()
             .expect("start vsftpd (run scripts/install-test-deps.sh)");
         self.child = Some(child);
@@ -165,9 +176,13 @@ impl Vsftpd {
     /// Kills vsftpd and every session process it forked, at once.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", child.id())])
+            // Session processes are forks that leave the process group; they all carry this
+            // instance's unique config path on their command line.
+            let conf = self.dir.join("vsftpd.conf");
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-f", &conf.display().to_string()])
                 .status();
+            let _ = child.kill();
             let _ = child.wait();
         }
     }
@@ -220,7 +235,8 @@ impl Pyftpd {
         let tls = tls();
         let port = free_port();
         let (pasv_min, pasv_max) = passive_range();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlsd_ftps_server.py");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/mlsd_ftps_server.py");
         let mut child = Command::new("python3")
             .arg(script)
             .arg(root)
@@ -237,7 +253,9 @@ impl Pyftpd {
             .expect("start pyftpdlib (run scripts/install-test-deps.sh)");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read ready line");
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read ready line");
         assert_eq!(line.trim(), "ready", "pyftpdlib did not start");
         wait_for_port(port);
         Self { child, port }
