@@ -382,6 +382,19 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_key() {
+        let readme = include_str!("../../README.md");
+        for key in CONFIG_KEYS {
+            let row = format!("| `{}` | `{}` |", key.path, key.env_name());
+            assert!(
+                readme.contains(&row),
+                "README lacks the row for {}",
+                key.path
+            );
+        }
+    }
+
+    #[test]
     fn s3_bucket_rules_are_checked() {
         let env: Vec<_> = BASE
             .iter()

@@ -271,6 +271,7 @@ fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
+    use std::os::unix::fs::PermissionsExt;
     let mut server = Vsftpd::start(VsftpdOptions::default());
     awkward_tree(&server.data(), 0);
     let work = TestDir::new();
@@ -312,9 +313,15 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
     unreachable.set("UNSTOPPABLE_FTPS_PORT", &free_port().to_string());
     expect_failure(&unreachable, "cannot connect");
 
+    // A file the server refuses to send (RETR 550).
+    let unreadable = server.data().join("nested/unreadable.bin");
+    write_file(&unreadable, b"secret", time(8)).expect("write");
+    std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    expect_failure(&env, "unreadable.bin");
+    std::fs::remove_file(&unreadable).expect("remove");
+
     let locked = server.data().join("nested/locked");
     write_file(&locked.join("secret.txt"), b"x", time(9)).expect("write");
-    use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
     expect_failure(&env, "nested/locked");
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -330,10 +337,16 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
     server.restart(VsftpdOptions {
         max_rate: Some(256 * 1024),
     });
+    let summary_file = work.join("termination-log");
+    let mut slow_env = env.clone();
+    slow_env.set("UNSTOPPABLE_PROGRESS_INTERVAL_SECS", "1").set(
+        "UNSTOPPABLE_SUMMARY_PATH",
+        &summary_file.display().to_string(),
+    );
     let child = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
         .arg("backup")
         .env_clear()
-        .envs(&env.vars)
+        .envs(&slow_env.vars)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -343,14 +356,14 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
         Duration::from_secs(60),
         || server.retr_paths().iter().any(|p| p.ends_with("slow.bin")),
     );
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(1500));
     server.kill();
     let out = child.wait_with_output().expect("job output");
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("progress: listed"),
+        "no progress lines:\n{stderr}"
     );
     let last = String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -358,6 +371,35 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
         .unwrap_or_default()
         .to_string();
     assert!(last.contains("\"success\":false"), "{last}");
+    let written = std::fs::read_to_string(&summary_file).expect("summary file written");
+    assert_eq!(written, last, "termination log and last stdout line differ");
+    assert_eq!(env.snapshot_count(), 1);
+    env.assert_check_clean();
+
+    // The job itself is killed in the middle of a transfer.
+    server.restart(VsftpdOptions {
+        max_rate: Some(256 * 1024),
+    });
+    let retrs = server.retr_count();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
+        .arg("backup")
+        .env_clear()
+        .envs(&env.vars)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start job");
+    wait_until(
+        "the slow download to start again",
+        Duration::from_secs(60),
+        || {
+            server.retr_paths()[retrs..]
+                .iter()
+                .any(|p| p.ends_with("slow.bin"))
+        },
+    );
+    child.kill().expect("kill job");
+    let _ = child.wait();
     assert_eq!(env.snapshot_count(), 1);
     env.assert_check_clean();
 
@@ -390,6 +432,32 @@ fn bad_configuration_exits_2_with_one_line_naming_the_key() {
         lines[0].contains("ftps.max_connections")
             && lines[0].contains("UNSTOPPABLE_FTPS_MAX_CONNECTIONS")
     );
+}
+
+#[test]
+fn a_dotenv_file_fills_in_and_the_environment_wins() {
+    let work = TestDir::new();
+    std::fs::write(
+        work.join("job.env"),
+        "UNSTOPPABLE_FTPS_HOST=127.0.0.1\nUNSTOPPABLE_FTPS_USERNAME=u\nUNSTOPPABLE_FTPS_PASSWORD=p\nUNSTOPPABLE_FTPS_PORT=99999\n",
+    )
+    .expect("write .env");
+    let mut env = JobEnv::new("acme", "dotenv", &work.join("hot"));
+    env.cold_dir(&work.join("cold"));
+    let env_file = work.join("job.env").display().to_string();
+    // The .env file's port is invalid: the error names it...
+    let run = env.run(&["--env-file", &env_file, "backup"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("ftps.port"), "{}", run.stderr);
+    // ...and a variable in the environment overrides it (nothing listens there: exit 1, not 2).
+    env.set("UNSTOPPABLE_FTPS_PORT", &free_port().to_string());
+    let run = env.run(&["--env-file", &env_file, "backup"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run
+        .summary()
+        .error
+        .unwrap_or_default()
+        .contains("cannot connect"));
 }
 
 #[test]

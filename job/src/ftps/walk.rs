@@ -147,3 +147,34 @@ impl Walk {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use globset::{Glob, GlobSetBuilder};
+
+    fn set(patterns: &[&str]) -> GlobSet {
+        let mut b = GlobSetBuilder::new();
+        for p in patterns {
+            b.add(Glob::new(p).expect("glob"));
+        }
+        b.build().expect("set")
+    }
+
+    #[test]
+    fn excludes_apply_to_files_and_directories_includes_only_to_files() {
+        let filter = Filter {
+            include: Some(set(&["**/*.sql", "*.sql"])),
+            exclude: set(&["cache", "**/tmp/**"]),
+        };
+        assert!(filter.skip_dir("cache"));
+        assert!(!filter.skip_dir("db"), "includes never hide a directory");
+        assert!(!filter.skip_file("dump.sql"));
+        assert!(!filter.skip_file("db/dump.sql"));
+        assert!(filter.skip_file("db/readme.txt"));
+        assert!(filter.skip_file("db/tmp/x.sql"));
+        let everything = Filter::default();
+        assert!(!everything.skip_file("any/file"));
+        assert!(!everything.skip_dir("any"));
+    }
+}
