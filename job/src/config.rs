@@ -103,6 +103,12 @@ fn env_value(key: &ConfigKey, raw: &str) -> Result<Value, ConfigError> {
             "false" | "0" | "no" | "" => Value::Bool(false),
             _ => return Err(bad("true or false")),
         },
+        // A JSON array when it starts with `[` (globs may contain commas), else comma-separated.
+        KeyKind::List if raw.trim_start().starts_with('[') => {
+            let items: Vec<String> = serde_json::from_str(raw)
+                .map_err(|_| bad("a JSON array of strings"))?;
+            Value::Array(items.into_iter().map(Value::String).collect())
+        }
         KeyKind::List => Value::Array(
             raw.split(',')
                 .map(str::trim)
@@ -370,6 +376,17 @@ mod tests {
             let err = load(None, &env_of(&with(extra))).expect_err(key);
             assert_eq!(&err.key, key, "{err}");
         }
+    }
+
+    #[test]
+    fn lists_come_comma_separated_or_as_json_arrays() {
+        let env = with(&[
+            ("UNSTOPPABLE_FTPS_INCLUDE", "*.sql, *.gz"),
+            ("UNSTOPPABLE_FTPS_EXCLUDE", r#"["{a,b}/**", "c"]"#),
+        ]);
+        let ftps = load(None, &env_of(&env)).expect("valid").ftps.expect("ftps");
+        assert_eq!(ftps.include, vec!["*.sql", "*.gz"]);
+        assert_eq!(ftps.exclude, vec!["{a,b}/**", "c"]);
     }
 
     #[test]

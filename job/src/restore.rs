@@ -45,12 +45,9 @@ pub fn run(
         .map_err(repo_err("planning the restore"))?;
     repo.restore(plan, &opts, ls, &dest)
         .map_err(repo_err("restoring"))?;
-    let s = snap.summary.clone().unwrap_or_default();
     Ok(RunSummary {
         success: true,
         snapshot_id: Some(snap.id.to_string()),
-        files_unmodified: s.total_files_processed,
-        bytes_listed: s.total_bytes_processed,
         ..Default::default()
     })
 }

@@ -132,7 +132,7 @@ pub enum KeyKind {
     Text,
     Number,
     Bool,
-    /// Comma-separated in the environment, a list in YAML.
+    /// A list in YAML; in the environment comma-separated, or a JSON array (for globs with commas).
     List,
 }
 

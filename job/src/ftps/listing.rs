@@ -78,6 +78,7 @@ pub fn parse_mlsd_line(line: &str) -> Result<Option<RemoteEntry>, String> {
     let Some(kind) = kind.ok_or_else(|| format!("MLSD line without type fact: {line:?}"))? else {
         return Ok(None);
     };
+    check_name(name)?;
     if kind == Kind::File && (size.is_none() || mtime.is_none()) {
         return Err(format!(
             "MLSD gives no size or modify fact for {name:?}; the server must offer both"
@@ -131,6 +132,7 @@ pub fn parse_list_line(line: &str) -> Result<Option<RemoteEntry>, String> {
     if name == "." || name == ".." {
         return Ok(None);
     }
+    check_name(&name)?;
     let kind = if file.is_directory() {
         Kind::Dir
     } else if file.is_symlink() {
@@ -152,6 +154,15 @@ pub fn parse_list_line(line: &str) -> Result<Option<RemoteEntry>, String> {
         name,
         mtime: None,
     }))
+}
+
+/// A name from a listing must be one path component: a server that sends `..`, `a/b` or a NUL
+/// is broken or hostile, and its entries could escape the restore directory.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(format!("the server listed an invalid file name {name:?}"));
+    }
+    Ok(())
 }
 
 /// `dir` + `name` as an absolute server path.
@@ -338,6 +349,13 @@ mod tests {
         assert_eq!((d.name.as_str(), d.kind), ("Ünïcode dir", Kind::Dir));
         assert_eq!(parse_list_line("total 8").expect("ok"), None);
         assert!(parse_list_line("this is not a listing").is_err());
+    }
+
+    #[test]
+    fn names_that_are_not_one_path_component_are_refused() {
+        assert!(parse_mlsd_line("type=file;size=1;modify=20260102030405; ../../etc/passwd").is_err());
+        assert!(parse_mlsd_line("type=dir;modify=20260102030405; ..").is_err());
+        assert!(parse_list_line("-rw-r--r-- 1 0 0 5 Nov 24 10:11 a/b").is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rustic_core::{ErrorKind, ReadSourceOpen, RusticError, RusticResult};
 use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
@@ -153,9 +153,12 @@ async fn transfer(
         .await
         .map_err(|_| err(format!("RETR: no answer within {timeout:?}")))?
         .map_err(|e| err(format!("RETR refused: {e}")))?;
+    let mut buf = BytesMut::with_capacity(CHUNK);
     loop {
-        let mut buf = vec![0u8; CHUNK];
-        let n = tokio::time::timeout(timeout, stream.read(&mut buf))
+        if buf.capacity() - buf.len() < CHUNK / 4 {
+            buf.reserve(CHUNK);
+        }
+        let n = tokio::time::timeout(timeout, stream.read_buf(&mut buf))
             .await
             .map_err(|_| err(format!("stalled for {timeout:?}")))?
             .map_err(|e| err(format!("read: {e}")))?;
@@ -163,22 +166,22 @@ async fn transfer(
             break;
         }
         done += n as u64;
-        offset.store(done, Ordering::Relaxed);
         if done > size {
-            return Err(FtpsError::Transfer {
-                path: path.to_string(),
-                detail: format!(
-                    "file grew during transfer (listed {size} bytes); it changed while being backed up"
-                ),
-            });
+            return Err(err(format!(
+                "file grew during transfer (listed {size} bytes); it changed while being backed up"
+            )));
         }
-        buf.truncate(n);
         SourceStats::add(&ctx.stats.bytes_downloaded, n as u64);
-        if tx.send(Ok(Msg::Data(Bytes::from(buf)))).await.is_err() {
-            // The archiver stopped reading (the run is failing): drop the connection.
-            return Err(err("archiver stopped reading".into()));
+        // Hand over full chunks only: fewer wake-ups of the archiver thread.
+        if buf.len() >= CHUNK / 2 {
+            send(tx, buf.split().freeze(), &err).await?;
+            offset.store(done, Ordering::Relaxed);
         }
     }
+    if !buf.is_empty() {
+        send(tx, buf.split().freeze(), &err).await?;
+    }
+    offset.store(done, Ordering::Relaxed);
     tokio::time::timeout(timeout, stream.finish())
         .await
         .map_err(|_| err(format!("no transfer-complete reply within {timeout:?}")))?
@@ -190,4 +193,15 @@ async fn transfer(
     }
     lease.release();
     Ok(())
+}
+
+async fn send(
+    tx: &mpsc::Sender<Result<Msg, String>>,
+    bytes: Bytes,
+    err: &impl Fn(String) -> FtpsError,
+) -> Result<(), FtpsError> {
+    tx.send(Ok(Msg::Data(bytes)))
+        .await
+        // The archiver stopped reading (the run is failing): drop the connection.
+        .map_err(|_| err("archiver stopped reading".into()))
 }
