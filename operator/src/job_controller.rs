@@ -1,0 +1,148 @@
+//! Watches the Jobs our CronJobs start; when one finishes, records the outcome in the
+//! BackupResource's status, as an Event and in the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+
+use crate::conditions;
+use crate::context::Context;
+use crate::crd::{BackupResource, LastFailure, LastSnapshot};
+use crate::error::{Error, Result};
+use crate::metrics::ResourceLabels;
+use crate::resource_controller::patch_status;
+use crate::results::{interpret, ANNOTATION_RESOURCE};
+
+pub const CONTROLLER: &str = "job";
+
+pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.reconciled(CONTROLLER);
+    let ns = job
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(job.name_any()))?;
+    let Some(resource_name) = job.annotations().get(ANNOTATION_RESOURCE).cloned() else {
+        return Ok(Action::await_change());
+    };
+    if interpret(&job, &[]).is_none() {
+        return Ok(Action::await_change());
+    }
+    let resources: Api<BackupResource> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(res) = resources.get_opt(&resource_name).await? else {
+        return Ok(Action::await_change());
+    };
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let pods = pods
+        .list(&ListParams::default().labels(&format!("job-name={}", job.name_any())))
+        .await?
+        .items;
+    let Some(outcome) = interpret(&job, &pods) else {
+        return Ok(Action::await_change());
+    };
+
+    let labels = ResourceLabels {
+        namespace: ns,
+        customer: res.spec.customer_ref.name.clone(),
+        resource: res.name_any(),
+    };
+    let mut status = res.status.clone().unwrap_or_default();
+    // A Job is seen again after every operator restart: record it once.
+    let already = if outcome.success {
+        status
+            .last_successful_time
+            .as_ref()
+            .is_some_and(|t| t.0 >= outcome.finished.0)
+    } else {
+        status
+            .last_failure
+            .as_ref()
+            .is_some_and(|f| f.time.0 >= outcome.finished.0)
+    };
+    let finished_secs = outcome.finished.0.as_second() as f64;
+    ctx.metrics.record_run(
+        &labels,
+        finished_secs,
+        outcome.summary.as_ref(),
+        outcome.success,
+        !already,
+    );
+    if already {
+        return Ok(Action::await_change());
+    }
+
+    let generation = res.metadata.generation;
+    status.last_schedule_time = outcome.started.clone().or(status.last_schedule_time);
+    if outcome.success {
+        status.last_successful_time = Some(outcome.finished.clone());
+        let s = outcome.summary.clone().unwrap_or_default();
+        status.last_snapshot = s.snapshot_id.clone().map(|id| LastSnapshot {
+            id,
+            time: Some(outcome.finished.clone()),
+            files_new: s.files_new,
+            files_changed: s.files_changed,
+            files_unmodified: s.files_unmodified,
+            bytes_processed: s.bytes_listed,
+            bytes_added: s.bytes_added,
+            duration_seconds: s.duration_seconds,
+        });
+        let message = match &status.last_snapshot {
+            Some(snap) => format!(
+                "snapshot {}: {} new, {} changed, {} unmodified files; {} bytes added",
+                snap.id,
+                snap.files_new,
+                snap.files_changed,
+                snap.files_unmodified,
+                snap.bytes_added
+            ),
+            None => format!("job {} completed", job.name_any()),
+        };
+        conditions::set(
+            &mut status.conditions,
+            "LastBackupSucceeded",
+            true,
+            "BackupSucceeded",
+            &message,
+            generation,
+            outcome.finished.clone(),
+        );
+        patch_status(&ctx, &res, &status).await?;
+        ctx.event(&res, false, "BackupSucceeded", message).await;
+    } else {
+        let reason = outcome
+            .reason
+            .clone()
+            .unwrap_or_else(|| "the backup job failed".into());
+        status.last_failure = Some(LastFailure {
+            time: outcome.finished.clone(),
+            reason: reason.clone(),
+        });
+        conditions::set(
+            &mut status.conditions,
+            "LastBackupSucceeded",
+            false,
+            "BackupFailed",
+            &reason,
+            generation,
+            outcome.finished.clone(),
+        );
+        patch_status(&ctx, &res, &status).await?;
+        ctx.event(
+            &res,
+            true,
+            "BackupFailed",
+            format!("job {}: {reason}", job.name_any()),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
+}
+
+pub fn error_policy(job: Arc<Job>, err: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(job = %job.name_any(), "reading the finished job failed: {err}");
+    ctx.metrics.reconcile_failed(CONTROLLER);
+    Action::requeue(Duration::from_secs(30))
+}

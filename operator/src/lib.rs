@@ -1,0 +1,18 @@
+//! The unstoppable operator: CRD types, pure rendering of desired objects, reconcilers, run
+//! result ingestion and metrics.
+
+#![recursion_limit = "256"]
+pub mod conditions;
+pub mod context;
+pub mod crd;
+pub mod customer_controller;
+pub mod error;
+pub mod fixtures;
+pub mod job_controller;
+pub mod metrics;
+pub mod names;
+pub mod render;
+pub mod resource_controller;
+pub mod results;
+pub mod schedule;
+pub mod server;

@@ -1,0 +1,331 @@
+//! Prometheus metrics, registered in one place and handed to the controllers (no globals).
+//!
+//! Missed-backup alerts are computed by Prometheus from `last_success_timestamp` and
+//! `expected_interval`, so they fire even when a job never starts.
+
+use std::collections::HashSet;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
+use unstoppable_contract::RunSummary;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    pub namespace: String,
+    pub customer: String,
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunLabels {
+    pub namespace: String,
+    pub customer: String,
+    pub resource: String,
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FileLabels {
+    pub namespace: String,
+    pub customer: String,
+    pub resource: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabels {
+    pub controller: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub last_success: Family<ResourceLabels, FloatGauge>,
+    pub last_run: Family<ResourceLabels, FloatGauge>,
+    pub last_run_success: Family<ResourceLabels, Gauge>,
+    pub expected_interval: Family<ResourceLabels, Gauge>,
+    pub runs: Family<RunLabels, Counter>,
+    pub last_duration: Family<ResourceLabels, FloatGauge>,
+    pub last_added: Family<ResourceLabels, Gauge>,
+    pub last_files: Family<FileLabels, Gauge>,
+    pub reconciles: Family<ControllerLabels, Counter>,
+    pub reconcile_errors: Family<ControllerLabels, Counter>,
+}
+
+pub const RESULTS: [&str; 2] = ["success", "failure"];
+const FILE_KINDS: [&str; 3] = ["new", "changed", "unmodified"];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let m = Self {
+            last_success: Family::default(),
+            last_run: Family::default(),
+            last_run_success: Family::default(),
+            expected_interval: Family::default(),
+            runs: Family::default(),
+            last_duration: Family::default(),
+            last_added: Family::default(),
+            last_files: Family::default(),
+            reconciles: Family::default(),
+            reconcile_errors: Family::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register_with_unit(
+            "unstoppable_backup_last_success_timestamp",
+            "Unix time when the last successful backup of a resource finished",
+            Unit::Seconds,
+            m.last_success.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_last_run_timestamp",
+            "Unix time when the last backup run of a resource finished, successful or not",
+            Unit::Seconds,
+            m.last_run.clone(),
+        );
+        r.register(
+            "unstoppable_backup_last_run_success",
+            "1 when the last backup run of a resource succeeded, 0 when it failed",
+            m.last_run_success.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_expected_interval",
+            "Longest time between two scheduled runs of a resource, from its cron schedule",
+            Unit::Seconds,
+            m.expected_interval.clone(),
+        );
+        r.register(
+            "unstoppable_backup_runs",
+            "Backup runs of a resource by result",
+            m.runs.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_last_duration",
+            "Duration of the last successful backup run",
+            Unit::Seconds,
+            m.last_duration.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_last_added",
+            "Bytes the repository grew by in the last successful backup",
+            Unit::Bytes,
+            m.last_added.clone(),
+        );
+        r.register(
+            "unstoppable_backup_last_files",
+            "Files in the last successful backup by kind (new, changed, unmodified)",
+            m.last_files.clone(),
+        );
+        r.register(
+            "unstoppable_reconciles",
+            "Reconciliations by controller",
+            m.reconciles.clone(),
+        );
+        r.register(
+            "unstoppable_reconcile_errors",
+            "Failed reconciliations by controller",
+            m.reconcile_errors.clone(),
+        );
+        Self { registry, ..m }
+    }
+}
+
+impl Metrics {
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn reconciled(&self, controller: &str) {
+        self.reconciles
+            .get_or_create(&ControllerLabels {
+                controller: controller.into(),
+            })
+            .inc();
+    }
+
+    pub fn reconcile_failed(&self, controller: &str) {
+        self.reconcile_errors
+            .get_or_create(&ControllerLabels {
+                controller: controller.into(),
+            })
+            .inc();
+    }
+
+    /// A finished run: `finished` is its end as Unix seconds; `count` is false when the run was
+    /// already counted (e.g. seen again after an operator restart).
+    pub fn record_run(
+        &self,
+        l: &ResourceLabels,
+        finished: f64,
+        summary: Option<&RunSummary>,
+        success: bool,
+        count: bool,
+    ) {
+        self.last_run.get_or_create(l).set(finished);
+        self.last_run_success
+            .get_or_create(l)
+            .set(i64::from(success));
+        if count {
+            self.runs
+                .get_or_create(&run_labels(l, if success { "success" } else { "failure" }))
+                .inc();
+        }
+        if success {
+            self.last_success.get_or_create(l).set(finished);
+            if let Some(s) = summary {
+                self.last_duration.get_or_create(l).set(s.duration_seconds);
+                self.last_added
+                    .get_or_create(l)
+                    .set(i64::try_from(s.bytes_added).unwrap_or(i64::MAX));
+                for (kind, n) in
+                    FILE_KINDS
+                        .iter()
+                        .zip([s.files_new, s.files_changed, s.files_unmodified])
+                {
+                    self.last_files
+                        .get_or_create(&file_labels(l, kind))
+                        .set(i64::try_from(n).unwrap_or(i64::MAX));
+                }
+            }
+        }
+    }
+
+    /// Restores the last success time from a resource's status (after an operator restart).
+    pub fn restore_last_success(&self, l: &ResourceLabels, finished: f64) {
+        let gauge = self.last_success.get_or_create(l);
+        if gauge.get() < finished {
+            gauge.set(finished);
+        }
+    }
+
+    /// Removes every series of resources not in `live`, so deleted resources stop alerting.
+    pub fn retain(&self, live: &HashSet<ResourceLabels>) {
+        let stale: Vec<ResourceLabels> = self
+            .known()
+            .into_iter()
+            .filter(|l| !live.contains(l))
+            .collect();
+        for l in stale {
+            self.remove(&l);
+        }
+    }
+
+    pub fn remove(&self, l: &ResourceLabels) {
+        self.last_success.remove(l);
+        self.last_run.remove(l);
+        self.last_run_success.remove(l);
+        self.expected_interval.remove(l);
+        self.last_duration.remove(l);
+        self.last_added.remove(l);
+        for result in RESULTS {
+            self.runs.remove(&run_labels(l, result));
+        }
+        for kind in FILE_KINDS {
+            self.last_files.remove(&file_labels(l, kind));
+        }
+    }
+
+    /// Resources with any series: every resource the operator reconciled has an expected
+    /// interval, every one with a run has a last-run time.
+    fn known(&self) -> HashSet<ResourceLabels> {
+        let text = self.encode();
+        let mut known = HashSet::new();
+        for line in text.lines().filter(|l| {
+            l.starts_with("unstoppable_backup_expected_interval_seconds{")
+                || l.starts_with("unstoppable_backup_last_run_timestamp_seconds{")
+        }) {
+            if let Some(labels) = parse_labels(line) {
+                known.insert(labels);
+            }
+        }
+        known
+    }
+}
+
+fn run_labels(l: &ResourceLabels, result: &str) -> RunLabels {
+    RunLabels {
+        namespace: l.namespace.clone(),
+        customer: l.customer.clone(),
+        resource: l.resource.clone(),
+        result: result.into(),
+    }
+}
+
+fn file_labels(l: &ResourceLabels, kind: &str) -> FileLabels {
+    FileLabels {
+        namespace: l.namespace.clone(),
+        customer: l.customer.clone(),
+        resource: l.resource.clone(),
+        kind: kind.into(),
+    }
+}
+
+/// Reads `namespace`, `customer` and `resource` back from one exposition line. Our label values
+/// are Kubernetes names: no quotes or backslashes to unescape.
+fn parse_labels(line: &str) -> Option<ResourceLabels> {
+    let inner = line.split_once('{')?.1.split_once('}')?.0;
+    let get = |key: &str| {
+        inner.split(',').find_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+        })
+    };
+    Some(ResourceLabels {
+        namespace: get("namespace")?,
+        customer: get("customer")?,
+        resource: get("resource")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(r: &str) -> ResourceLabels {
+        ResourceLabels {
+            namespace: "ns".into(),
+            customer: "acme".into(),
+            resource: r.into(),
+        }
+    }
+
+    #[test]
+    fn runs_are_exposed_and_deleted_resources_disappear() {
+        let m = Metrics::default();
+        let summary = RunSummary {
+            success: true,
+            duration_seconds: 12.5,
+            bytes_added: 4096,
+            files_new: 3,
+            ..Default::default()
+        };
+        m.expected_interval.get_or_create(&labels("www")).set(86400);
+        m.record_run(&labels("www"), 1_700_000_000.0, Some(&summary), true, true);
+        m.record_run(&labels("db"), 1_700_000_100.0, None, false, true);
+        let text = m.encode();
+        for needle in [
+            r#"unstoppable_backup_last_success_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 1700000000.0"#,
+            r#"unstoppable_backup_runs_total{namespace="ns",customer="acme",resource="www",result="success"} 1"#,
+            r#"unstoppable_backup_runs_total{namespace="ns",customer="acme",resource="db",result="failure"} 1"#,
+            r#"unstoppable_backup_last_run_success{namespace="ns",customer="acme",resource="db"} 0"#,
+            r#"unstoppable_backup_last_added_bytes{namespace="ns",customer="acme",resource="www"} 4096"#,
+            r#"unstoppable_backup_last_files{namespace="ns",customer="acme",resource="www",kind="new"} 3"#,
+            r#"unstoppable_backup_expected_interval_seconds{namespace="ns",customer="acme",resource="www"} 86400"#,
+        ] {
+            assert!(text.contains(needle), "missing {needle}\n{text}");
+        }
+        m.retain(&HashSet::from([labels("www")]));
+        let text = m.encode();
+        assert!(!text.contains(r#"resource="db""#), "{text}");
+        assert!(text.contains(r#"resource="www""#));
+    }
+}

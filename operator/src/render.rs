@@ -1,0 +1,729 @@
+//! Pure rendering: `(customer, resource, settings) -> desired objects`. No API calls here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::{Resource, ResourceExt};
+use serde_json::{json, Value};
+use unstoppable_contract::{
+    FtpsConfig, JobConfig, RepositoryConfig, S3Config, Secret, CONFIG_KEYS,
+};
+
+use crate::crd::{BackupCustomer, BackupResource, HotStorage};
+use crate::names;
+
+/// Operator-wide settings that shape every rendered object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// The job image, e.g. `ghcr.io/unstoppable-dev/unstoppable-job:0.1.0`.
+    pub job_image: String,
+    pub image_pull_policy: String,
+    pub default_storage_class: Option<String>,
+    pub default_hot_size: String,
+    /// How late a missed schedule may still start.
+    pub starting_deadline_seconds: i64,
+    pub default_deadline_seconds: i64,
+    /// Extra attempts of a failed run (a bad configuration, exit code 2, is never retried).
+    pub backoff_limit: i32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            job_image: "ghcr.io/unstoppable-dev/unstoppable-job:latest".into(),
+            image_pull_policy: "IfNotPresent".into(),
+            default_storage_class: None,
+            default_hot_size: "1Gi".into(),
+            starting_deadline_seconds: 3600,
+            default_deadline_seconds: 6 * 3600,
+            backoff_limit: 1,
+        }
+    }
+}
+
+/// Where the job pod mounts things.
+pub const HOT_MOUNT: &str = "/var/lib/unstoppable/hot";
+pub const CA_MOUNT: &str = "/etc/unstoppable/ftps-ca";
+/// Keys the job reads from a customer's Kubernetes Secret (secrets.secretRef).
+pub const SECRET_KEY_REPOSITORY_PASSWORD: &str = "REPOSITORY_PASSWORD";
+pub const SECRET_KEY_S3_ACCESS_KEY_ID: &str = "S3_ACCESS_KEY_ID";
+pub const SECRET_KEY_S3_SECRET_ACCESS_KEY: &str = "S3_SECRET_ACCESS_KEY";
+
+pub const LABEL_CUSTOMER: &str = "unstoppable.dev/customer";
+pub const LABEL_RESOURCE: &str = "unstoppable.dev/resource";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "unstoppable-operator";
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    #[error("{0} has no namespace")]
+    NoNamespace(String),
+    #[error("the customer's secrets.infisical source is not supported by this version; use secrets.secretRef")]
+    InfisicalNotSupported,
+    #[error("the customer has no secret source; set secrets.secretRef")]
+    NoSecretSource,
+    #[error("rendering {what}: {detail}")]
+    Invalid { what: &'static str, detail: String },
+}
+
+/// The objects that should exist for one resource.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub cron_job: CronJob,
+    pub hot_pvc: PersistentVolumeClaim,
+}
+
+/// The standard labels plus customer and resource, on every object we create.
+pub fn labels(customer: &str, resource: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "unstoppable".into()),
+        ("app.kubernetes.io/component".into(), "backup".into()),
+        (
+            "app.kubernetes.io/instance".into(),
+            names::label_value(resource),
+        ),
+        ("app.kubernetes.io/part-of".into(), "unstoppable".into()),
+        (LABEL_MANAGED_BY.into(), MANAGED_BY.into()),
+        (LABEL_CUSTOMER.into(), names::label_value(customer)),
+        (LABEL_RESOURCE.into(), names::label_value(resource)),
+    ])
+}
+
+/// The bucket a customer uses: its spec, or the derived default.
+pub fn bucket_of(customer: &BackupCustomer) -> Result<String, RenderError> {
+    let ns = customer
+        .namespace()
+        .ok_or_else(|| RenderError::NoNamespace(customer.name_any()))?;
+    Ok(customer
+        .spec
+        .cold_storage
+        .bucket
+        .clone()
+        .unwrap_or_else(|| names::default_bucket(&ns, &customer.name_any())))
+}
+
+pub fn render(
+    customer: &BackupCustomer,
+    resource: &BackupResource,
+    settings: &Settings,
+) -> Result<Desired, RenderError> {
+    let ns = resource
+        .namespace()
+        .ok_or_else(|| RenderError::NoNamespace(resource.name_any()))?;
+    let secret_name = match (
+        &customer.spec.secrets.secret_ref,
+        &customer.spec.secrets.infisical,
+    ) {
+        (Some(secret), _) => secret.name.clone(),
+        (None, Some(_)) => return Err(RenderError::InfisicalNotSupported),
+        (None, None) => return Err(RenderError::NoSecretSource),
+    };
+    let name = resource.name_any();
+    let customer_name = customer.name_any();
+    let labels = labels(&customer_name, &name);
+    let owner = resource
+        .controller_owner_ref(&())
+        .ok_or_else(|| RenderError::Invalid {
+            what: "owner reference",
+            detail: "the BackupResource has no uid yet".into(),
+        })?;
+    let pvc_name = names::hot_pvc_name(&name);
+    let cron_name = names::cronjob_name(&name);
+
+    let hot = merged_hot_storage(
+        &customer.spec.hot_storage,
+        resource.spec.hot_storage.as_ref(),
+    );
+    let pvc = json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": pvc_name,
+            "namespace": ns,
+            "labels": labels,
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": hot.storage_class_name.clone().or_else(|| settings.default_storage_class.clone()),
+            "resources": {"requests": {"storage": hot.size.clone().unwrap_or_else(|| settings.default_hot_size.clone())}},
+        },
+    });
+
+    let ftps = &resource.spec.source.ftps;
+    let mut env = job_env(customer, resource)?;
+    env.push(secret_env(
+        "UNSTOPPABLE_FTPS_USERNAME",
+        &secret_name,
+        &ftps.credentials.username_key,
+    ));
+    env.push(secret_env(
+        "UNSTOPPABLE_FTPS_PASSWORD",
+        &secret_name,
+        &ftps.credentials.password_key,
+    ));
+    env.push(secret_env(
+        "UNSTOPPABLE_REPOSITORY_PASSWORD",
+        &secret_name,
+        SECRET_KEY_REPOSITORY_PASSWORD,
+    ));
+    env.push(secret_env(
+        "UNSTOPPABLE_S3_ACCESS_KEY_ID",
+        &secret_name,
+        SECRET_KEY_S3_ACCESS_KEY_ID,
+    ));
+    env.push(secret_env(
+        "UNSTOPPABLE_S3_SECRET_ACCESS_KEY",
+        &secret_name,
+        SECRET_KEY_S3_SECRET_ACCESS_KEY,
+    ));
+
+    let mut volumes = vec![
+        json!({"name": "hot", "persistentVolumeClaim": {"claimName": pvc_name}}),
+        json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}),
+    ];
+    let mut mounts = vec![
+        json!({"name": "hot", "mountPath": HOT_MOUNT}),
+        json!({"name": "tmp", "mountPath": "/tmp"}),
+    ];
+    if let Some(ca) = &ftps.tls.ca_secret_ref {
+        volumes.push(json!({
+            "name": "ftps-ca",
+            "secret": {"secretName": ca.name, "items": [{"key": ca.key, "path": "ca.pem"}]},
+        }));
+        mounts.push(json!({"name": "ftps-ca", "mountPath": CA_MOUNT, "readOnly": true}));
+    }
+
+    let suspend = customer.spec.suspend || resource.spec.suspend;
+    let cron_job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": cron_name,
+            "namespace": ns,
+            "labels": labels,
+            "ownerReferences": [owner],
+        },
+        "spec": {
+            "schedule": resource.spec.schedule,
+            "timeZone": resource.spec.time_zone,
+            // Runs of one resource never overlap: a new run is skipped while one is active.
+            "concurrencyPolicy": "Forbid",
+            "startingDeadlineSeconds": settings.starting_deadline_seconds,
+            "successfulJobsHistoryLimit": 3,
+            "failedJobsHistoryLimit": 3,
+            "suspend": suspend,
+            "jobTemplate": {
+                "metadata": {
+                    "labels": labels,
+                    // Exact names for reading the results back (label values may be shortened).
+                    "annotations": {
+                        crate::results::ANNOTATION_RESOURCE: name,
+                        crate::results::ANNOTATION_CUSTOMER: customer_name,
+                    },
+                },
+                "spec": {
+                    "backoffLimit": settings.backoff_limit,
+                    "activeDeadlineSeconds": resource.spec.deadline_seconds.unwrap_or(settings.default_deadline_seconds),
+                    "podFailurePolicy": {"rules": [{
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": "backup", "operator": "In", "values": [unstoppable_contract::exit_code::BAD_CONFIG]},
+                    }]},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "automountServiceAccountToken": false,
+                            "enableServiceLinks": false,
+                            "securityContext": {
+                                "runAsNonRoot": true,
+                                "runAsUser": 65532,
+                                "runAsGroup": 65532,
+                                "fsGroup": 65532,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                            "containers": [{
+                                "name": "backup",
+                                "image": settings.job_image,
+                                "imagePullPolicy": settings.image_pull_policy,
+                                "args": ["backup"],
+                                "env": env,
+                                "resources": resource.spec.resources,
+                                "volumeMounts": mounts,
+                                "terminationMessagePath": "/dev/termination-log",
+                                "terminationMessagePolicy": "FallbackToLogsOnError",
+                                "securityContext": {
+                                    "allowPrivilegeEscalation": false,
+                                    "readOnlyRootFilesystem": true,
+                                    "runAsNonRoot": true,
+                                    "capabilities": {"drop": ["ALL"]},
+                                    "seccompProfile": {"type": "RuntimeDefault"},
+                                },
+                            }],
+                            "volumes": volumes,
+                        },
+                    },
+                },
+            },
+        },
+    });
+    Ok(Desired {
+        cron_job: typed(strip_nulls(cron_job), "CronJob")?,
+        hot_pvc: typed(strip_nulls(pvc), "PersistentVolumeClaim")?,
+    })
+}
+
+/// The job's non-secret configuration, from the shared contract type, as environment variables.
+fn job_env(
+    customer: &BackupCustomer,
+    resource: &BackupResource,
+) -> Result<Vec<Value>, RenderError> {
+    let ftps = &resource.spec.source.ftps;
+    let cold = &customer.spec.cold_storage;
+    let config = JobConfig {
+        customer: customer.name_any(),
+        resource: resource.name_any(),
+        ftps: Some(FtpsConfig {
+            host: ftps.host.clone(),
+            port: u16::try_from(ftps.port).map_err(|_| RenderError::Invalid {
+                what: "source.ftps.port",
+                detail: format!("{} is not a port", ftps.port),
+            })?,
+            username: String::new(),
+            password: Secret::default(),
+            path: ftps.path.clone(),
+            include: ftps.include.clone(),
+            exclude: ftps.exclude.clone(),
+            ca_file: ftps
+                .tls
+                .ca_secret_ref
+                .as_ref()
+                .map(|_| format!("{CA_MOUNT}/ca.pem")),
+            server_name: ftps.tls.server_name.clone(),
+            insecure_skip_verify: ftps.tls.insecure_skip_verify,
+            max_connections: usize::try_from(ftps.max_connections).unwrap_or(4),
+            timeout_secs: 30,
+            retries: 3,
+        }),
+        repository: RepositoryConfig {
+            hot_dir: HOT_MOUNT.into(),
+            cold_dir: None,
+            password: Secret::default(),
+        },
+        s3: Some(S3Config {
+            endpoint: cold.endpoint.clone(),
+            region: cold.region.clone(),
+            bucket: bucket_of(customer)?,
+            access_key_id: Secret::default(),
+            secret_access_key: Secret::default(),
+            path_style: cold.path_style,
+        }),
+        summary_path: "/dev/termination-log".into(),
+        progress_interval_secs: 10,
+    };
+    let value = serde_json::to_value(&config).map_err(|e| RenderError::Invalid {
+        what: "job configuration",
+        detail: e.to_string(),
+    })?;
+    let mut env = Vec::new();
+    // Secrets, and the FTP user name, come from the customer's secret source instead.
+    let from_secret_source = |path: &str| path == "ftps.username";
+    for key in CONFIG_KEYS
+        .iter()
+        .filter(|k| !k.secret && !from_secret_source(k.path))
+    {
+        let Some(v) = key.path.split('.').try_fold(&value, |v, part| v.get(part)) else {
+            continue;
+        };
+        let text = match v {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            Value::Array(items) if items.is_empty() => continue,
+            // Lists as JSON arrays: glob patterns may contain commas.
+            other => other.to_string(),
+        };
+        env.push(json!({"name": key.env_name(), "value": text}));
+    }
+    Ok(env)
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> Value {
+    json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+}
+
+fn merged_hot_storage(customer: &HotStorage, resource: Option<&HotStorage>) -> HotStorage {
+    let resource = resource.cloned().unwrap_or_default();
+    HotStorage {
+        storage_class_name: resource
+            .storage_class_name
+            .or_else(|| customer.storage_class_name.clone()),
+        size: resource.size.or_else(|| customer.size.clone()),
+    }
+}
+
+/// Optional fields rendered as `null` are left out, as a person would write the manifest.
+fn strip_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+fn typed<T: serde::de::DeserializeOwned>(
+    value: Value,
+    what: &'static str,
+) -> Result<T, RenderError> {
+    serde_json::from_value(value).map_err(|e| RenderError::Invalid {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// Whether an object carries our labels (for watches of children).
+pub fn is_ours<K: Resource>(obj: &K) -> bool {
+    obj.meta()
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_MANAGED_BY))
+        .is_some_and(|v| v == MANAGED_BY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{FtpsTls, SecretKeyRef};
+    use k8s_openapi::api::batch::v1::CronJobSpec;
+    use k8s_openapi::api::core::v1::{Container, PodSpec};
+
+    fn rendered(c: &BackupCustomer, r: &BackupResource) -> Desired {
+        render(c, r, &Settings::default()).expect("renders")
+    }
+
+    fn cron_spec(d: &Desired) -> &CronJobSpec {
+        d.cron_job.spec.as_ref().expect("spec")
+    }
+
+    fn pod(d: &Desired) -> &PodSpec {
+        cron_spec(d)
+            .job_template
+            .spec
+            .as_ref()
+            .and_then(|j| j.template.spec.as_ref())
+            .expect("pod spec")
+    }
+
+    fn container(d: &Desired) -> &Container {
+        &pod(d).containers[0]
+    }
+
+    fn env_value(d: &Desired, name: &str) -> Option<String> {
+        container(d)
+            .env
+            .as_ref()?
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    }
+
+    fn env_secret(d: &Desired, name: &str) -> Option<(String, String)> {
+        let e = container(d).env.as_ref()?.iter().find(|e| e.name == name)?;
+        let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
+        Some((r.name.clone(), r.key.clone()))
+    }
+
+    #[test]
+    fn cron_job_never_overlaps_and_follows_the_schedule() {
+        let mut r = BackupResource::test();
+        r.spec.time_zone = Some("Europe/Berlin".into());
+        r.spec.deadline_seconds = Some(900);
+        let d = rendered(&BackupCustomer::test(), &r);
+        let spec = cron_spec(&d);
+        assert_eq!(spec.concurrency_policy.as_deref(), Some("Forbid"));
+        assert_eq!(spec.schedule, "0 3 * * *");
+        assert_eq!(spec.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(spec.starting_deadline_seconds, Some(3600));
+        assert_eq!(spec.successful_jobs_history_limit, Some(3));
+        assert_eq!(spec.failed_jobs_history_limit, Some(3));
+        assert_eq!(spec.suspend, Some(false));
+        let job = spec.job_template.spec.as_ref().expect("job spec");
+        assert_eq!(job.backoff_limit, Some(1));
+        assert_eq!(job.active_deadline_seconds, Some(900));
+        let rule = &job.pod_failure_policy.as_ref().expect("policy").rules[0];
+        assert_eq!(rule.action, "FailJob");
+        assert_eq!(rule.on_exit_codes.as_ref().expect("codes").values, vec![2]);
+        assert_eq!(d.cron_job.metadata.name.as_deref(), Some("backup-www"));
+        assert_eq!(d.cron_job.metadata.namespace.as_deref(), Some("backups"));
+    }
+
+    #[test]
+    fn suspend_comes_from_either_resource() {
+        let mut c = BackupCustomer::test();
+        c.spec.suspend = true;
+        assert_eq!(
+            cron_spec(&rendered(&c, &BackupResource::test())).suspend,
+            Some(true)
+        );
+        let mut r = BackupResource::test();
+        r.spec.suspend = true;
+        assert_eq!(
+            cron_spec(&rendered(&BackupCustomer::test(), &r)).suspend,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn pod_is_locked_down() {
+        let d = rendered(&BackupCustomer::test(), &BackupResource::test());
+        let p = pod(&d);
+        assert_eq!(p.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(p.automount_service_account_token, Some(false));
+        let psc = p.security_context.as_ref().expect("pod security");
+        assert_eq!(psc.run_as_non_root, Some(true));
+        assert_eq!(
+            psc.seccomp_profile.as_ref().map(|s| s.type_.as_str()),
+            Some("RuntimeDefault")
+        );
+        let c = container(&d);
+        let sc = c.security_context.as_ref().expect("container security");
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(
+            sc.capabilities.as_ref().and_then(|c| c.drop.clone()),
+            Some(vec!["ALL".to_string()])
+        );
+        assert_eq!(
+            c.termination_message_policy.as_deref(),
+            Some("FallbackToLogsOnError")
+        );
+        assert_eq!(c.args, Some(vec!["backup".to_string()]));
+        assert_eq!(
+            c.image.as_deref(),
+            Some(Settings::default().job_image.as_str())
+        );
+    }
+
+    #[test]
+    fn job_gets_its_configuration_and_secrets_only_by_reference() {
+        let mut r = BackupResource::test();
+        r.spec.source.ftps.include = vec!["{a,b}/**".into()];
+        r.spec.source.ftps.tls = FtpsTls {
+            ca_secret_ref: Some(SecretKeyRef {
+                name: "acme-ca".into(),
+                key: "ca.crt".into(),
+            }),
+            server_name: Some("ftp.internal".into()),
+            insecure_skip_verify: false,
+        };
+        let d = rendered(&BackupCustomer::test(), &r);
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_CUSTOMER").as_deref(),
+            Some("acme")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_RESOURCE").as_deref(),
+            Some("www")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_FTPS_HOST").as_deref(),
+            Some("ftp.acme.example")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_FTPS_PORT").as_deref(),
+            Some("21")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_FTPS_PATH").as_deref(),
+            Some("/htdocs")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_FTPS_INCLUDE").as_deref(),
+            Some(r#"["{a,b}/**"]"#)
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_FTPS_EXCLUDE").as_deref(),
+            Some(r#"["cache/**"]"#)
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_FTPS_SERVER_NAME").as_deref(),
+            Some("ftp.internal")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_FTPS_CA_FILE").as_deref(),
+            Some("/etc/unstoppable/ftps-ca/ca.pem")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_S3_ENDPOINT").as_deref(),
+            Some("https://s3.example.org")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_S3_REGION").as_deref(),
+            Some("eu-central-1")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_S3_BUCKET").as_deref(),
+            Some("unstoppable-backups-acme")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_S3_PATH_STYLE").as_deref(),
+            Some("true")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_REPOSITORY_HOT_DIR").as_deref(),
+            Some(HOT_MOUNT)
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_SUMMARY_PATH").as_deref(),
+            Some("/dev/termination-log")
+        );
+        let secret = |k: &str| Some(("acme-credentials".to_string(), k.to_string()));
+        assert_eq!(
+            env_secret(&d, "UNSTOPPABLE_FTPS_USERNAME"),
+            secret("FTP_USERNAME")
+        );
+        assert_eq!(
+            env_secret(&d, "UNSTOPPABLE_FTPS_PASSWORD"),
+            secret("FTP_PASSWORD")
+        );
+        assert_eq!(
+            env_secret(&d, "UNSTOPPABLE_REPOSITORY_PASSWORD"),
+            secret("REPOSITORY_PASSWORD")
+        );
+        assert_eq!(
+            env_secret(&d, "UNSTOPPABLE_S3_ACCESS_KEY_ID"),
+            secret("S3_ACCESS_KEY_ID")
+        );
+        assert_eq!(
+            env_secret(&d, "UNSTOPPABLE_S3_SECRET_ACCESS_KEY"),
+            secret("S3_SECRET_ACCESS_KEY")
+        );
+        // No secret is ever a literal value; no key is set twice.
+        let env = container(&d).env.clone().expect("env");
+        for e in &env {
+            assert!(
+                !(e.name.contains("PASSWORD") || e.name.contains("SECRET")) || e.value.is_none(),
+                "{}",
+                e.name
+            );
+        }
+        let mut names: Vec<_> = env.iter().map(|e| e.name.clone()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), env.len());
+        let mounts = container(&d).volume_mounts.clone().expect("mounts");
+        assert!(mounts
+            .iter()
+            .any(|m| m.mount_path == CA_MOUNT && m.read_only == Some(true)));
+    }
+
+    #[test]
+    fn hot_pvc_takes_class_and_size_from_customer_resource_or_settings() {
+        let settings = Settings {
+            default_storage_class: Some("openebs-hostpath".into()),
+            ..Settings::default()
+        };
+        let storage = |d: &Desired| {
+            let spec = d.hot_pvc.spec.as_ref().expect("spec");
+            (
+                spec.storage_class_name.clone(),
+                spec.resources
+                    .as_ref()
+                    .and_then(|r| r.requests.as_ref())
+                    .and_then(|r| r.get("storage"))
+                    .map(|q| q.0.clone()),
+            )
+        };
+        let mut c = BackupCustomer::test();
+        let mut r = BackupResource::test();
+        let d = render(&c, &r, &settings).expect("renders");
+        assert_eq!(
+            storage(&d),
+            (Some("openebs-hostpath".into()), Some("1Gi".into()))
+        );
+        c.spec.hot_storage = HotStorage {
+            storage_class_name: Some("mayastor".into()),
+            size: Some("5Gi".into()),
+        };
+        let d = render(&c, &r, &settings).expect("renders");
+        assert_eq!(storage(&d), (Some("mayastor".into()), Some("5Gi".into())));
+        r.spec.hot_storage = Some(HotStorage {
+            storage_class_name: None,
+            size: Some("20Gi".into()),
+        });
+        let d = render(&c, &r, &settings).expect("renders");
+        assert_eq!(storage(&d), (Some("mayastor".into()), Some("20Gi".into())));
+        assert_eq!(d.hot_pvc.metadata.name.as_deref(), Some("hot-www"));
+        let vols = pod(&d).volumes.clone().expect("volumes");
+        assert!(vols.iter().any(|v| v
+            .persistent_volume_claim
+            .as_ref()
+            .map(|p| p.claim_name.as_str())
+            == Some("hot-www")));
+    }
+
+    #[test]
+    fn children_carry_labels_and_a_controller_owner_reference() {
+        let d = rendered(&BackupCustomer::test(), &BackupResource::test());
+        for meta in [&d.cron_job.metadata, &d.hot_pvc.metadata] {
+            let labels = meta.labels.clone().expect("labels");
+            assert_eq!(
+                labels.get("app.kubernetes.io/name").map(String::as_str),
+                Some("unstoppable")
+            );
+            assert_eq!(
+                labels.get(LABEL_MANAGED_BY).map(String::as_str),
+                Some(MANAGED_BY)
+            );
+            assert_eq!(labels.get(LABEL_CUSTOMER).map(String::as_str), Some("acme"));
+            assert_eq!(labels.get(LABEL_RESOURCE).map(String::as_str), Some("www"));
+            let owners = meta.owner_references.clone().expect("owners");
+            assert_eq!(owners.len(), 1);
+            assert_eq!(owners[0].kind, "BackupResource");
+            assert_eq!(owners[0].name, "www");
+            assert_eq!(owners[0].controller, Some(true));
+        }
+        let pod_labels = cron_spec(&d)
+            .job_template
+            .spec
+            .as_ref()
+            .and_then(|j| j.template.metadata.as_ref())
+            .and_then(|m| m.labels.clone())
+            .expect("pod labels");
+        assert_eq!(
+            pod_labels.get(LABEL_RESOURCE).map(String::as_str),
+            Some("www")
+        );
+    }
+
+    #[test]
+    fn names_and_labels_fit_for_the_longest_cr_names() {
+        let mut r = BackupResource::test();
+        let long = "r".repeat(253);
+        r.metadata.name = Some(long.clone());
+        let mut c = BackupCustomer::test();
+        c.metadata.name = Some("c".repeat(253));
+        let d = rendered(&c, &r);
+        assert!(d.cron_job.metadata.name.clone().expect("name").len() <= 52);
+        assert!(d.hot_pvc.metadata.name.clone().expect("name").len() <= 63);
+        for v in d.cron_job.metadata.labels.clone().expect("labels").values() {
+            assert!(v.len() <= 63, "{v}");
+        }
+        assert_eq!(env_value(&d, "UNSTOPPABLE_RESOURCE"), Some(long));
+    }
+
+    #[test]
+    fn unsupported_or_missing_secret_sources_are_errors() {
+        let mut c = BackupCustomer::test();
+        c.spec.secrets.secret_ref = None;
+        assert_eq!(
+            render(&c, &BackupResource::test(), &Settings::default()).err(),
+            Some(RenderError::NoSecretSource)
+        );
+    }
+}

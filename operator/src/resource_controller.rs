@@ -1,0 +1,244 @@
+//! Reconciles a BackupResource into its CronJob and hot PVC, and reports why when it cannot.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::ResourceExt;
+use serde_json::json;
+
+use crate::conditions;
+use crate::context::{Context, FIELD_MANAGER};
+use crate::crd::{BackupCustomer, BackupResource, BackupResourceStatus};
+use crate::error::{Error, Result};
+use crate::metrics::ResourceLabels;
+use crate::render::{self, RenderError};
+use crate::schedule::{Schedule, ScheduleError};
+
+pub const CONTROLLER: &str = "backupresource";
+
+/// Why a resource cannot be scheduled: becomes `Ready=False` with this reason and an Event.
+struct NotReady {
+    reason: &'static str,
+    message: String,
+}
+
+pub async fn reconcile(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.reconciled(CONTROLLER);
+    let ns = res
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
+    let customers: Api<BackupCustomer> = Api::namespaced(ctx.client.clone(), &ns);
+    let customer = customers.get_opt(&res.spec.customer_ref.name).await?;
+    let labels = ResourceLabels {
+        namespace: ns.clone(),
+        customer: res.spec.customer_ref.name.clone(),
+        resource: res.name_any(),
+    };
+    restore_metrics(&res, &labels, &ctx);
+
+    let plan = match plan(customer.as_ref(), &res) {
+        Ok(plan) => plan,
+        Err(not_ready) => {
+            report_not_ready(&res, &ctx, not_ready).await?;
+            return Ok(Action::requeue(Duration::from_secs(300)));
+        }
+    };
+    let (customer, schedule) = plan;
+    let desired = match render::render(customer, &res, &ctx.settings) {
+        Ok(d) => d,
+        Err(e) => {
+            let reason = match e {
+                RenderError::InfisicalNotSupported => "SecretSourceNotSupported",
+                _ => "RenderFailed",
+            };
+            report_not_ready(
+                &res,
+                &ctx,
+                NotReady {
+                    reason,
+                    message: e.to_string(),
+                },
+            )
+            .await?;
+            return Ok(Action::requeue(Duration::from_secs(300)));
+        }
+    };
+
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let pvc_name = desired.hot_pvc.name_any();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
+    pvcs.patch(&pvc_name, &params, &Patch::Apply(&desired.hot_pvc))
+        .await?;
+    let cron_name = desired.cron_job.name_any();
+    let cron_jobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
+    cron_jobs
+        .patch(&cron_name, &params, &Patch::Apply(&desired.cron_job))
+        .await?;
+
+    let now = Utc::now();
+    if let Ok(interval) = schedule.expected_interval_seconds(now) {
+        ctx.metrics
+            .expected_interval
+            .get_or_create(&labels)
+            .set(interval);
+    }
+    let suspended = customer.spec.suspend || res.spec.suspend;
+    let mut status = res.status.clone().unwrap_or_default();
+    let t = time_now();
+    let generation = res.metadata.generation;
+    conditions::set(
+        &mut status.conditions,
+        "Ready",
+        true,
+        "Reconciled",
+        &format!("CronJob {cron_name} and PVC {pvc_name} are up to date"),
+        generation,
+        t.clone(),
+    );
+    if suspended {
+        conditions::set(
+            &mut status.conditions,
+            "Scheduled",
+            false,
+            "Suspended",
+            "backups are suspended on the resource or its customer",
+            generation,
+            t,
+        );
+        status.next_schedule_time = None;
+    } else {
+        conditions::set(
+            &mut status.conditions,
+            "Scheduled",
+            true,
+            "Scheduled",
+            &format!("runs on `{}`", res.spec.schedule),
+            generation,
+            t,
+        );
+        status.next_schedule_time = schedule.next_after(now).ok().map(to_time);
+    }
+    status.cron_job_name = Some(cron_name);
+    status.observed_generation = generation;
+    patch_status(&ctx, &res, &status).await?;
+    // Come back to refresh nextScheduleTime after the next run is due.
+    Ok(Action::requeue(Duration::from_secs(3600)))
+}
+
+/// Decides whether the resource can be scheduled: its customer exists and is ready, and its
+/// schedule and time zone are valid.
+fn plan<'a>(
+    customer: Option<&'a BackupCustomer>,
+    res: &BackupResource,
+) -> std::result::Result<(&'a BackupCustomer, Schedule), NotReady> {
+    let name = &res.spec.customer_ref.name;
+    let customer = customer.ok_or_else(|| NotReady {
+        reason: "CustomerNotFound",
+        message: format!("BackupCustomer {name} does not exist in this namespace"),
+    })?;
+    let ready = customer
+        .status
+        .as_ref()
+        .is_some_and(|s| conditions::is_true(&s.conditions, "Ready"));
+    if !ready {
+        return Err(NotReady {
+            reason: "CustomerNotReady",
+            message: format!("BackupCustomer {name} is not Ready; see its conditions"),
+        });
+    }
+    let schedule =
+        Schedule::parse(&res.spec.schedule, res.spec.time_zone.as_deref()).map_err(|e| {
+            NotReady {
+                reason: match e {
+                    ScheduleError::TimeZone(_) => "InvalidTimeZone",
+                    _ => "InvalidSchedule",
+                },
+                message: e.to_string(),
+            }
+        })?;
+    Ok((customer, schedule))
+}
+
+async fn report_not_ready(res: &BackupResource, ctx: &Context, why: NotReady) -> Result<()> {
+    tracing::info!(resource = %res.name_any(), reason = why.reason, "{}", why.message);
+    let mut status = res.status.clone().unwrap_or_default();
+    let generation = res.metadata.generation;
+    let t = time_now();
+    conditions::set(
+        &mut status.conditions,
+        "Ready",
+        false,
+        why.reason,
+        &why.message,
+        generation,
+        t.clone(),
+    );
+    conditions::set(
+        &mut status.conditions,
+        "Scheduled",
+        false,
+        why.reason,
+        &why.message,
+        generation,
+        t,
+    );
+    status.observed_generation = generation;
+    patch_status(ctx, res, &status).await?;
+    ctx.event(res, true, why.reason, why.message).await;
+    Ok(())
+}
+
+pub async fn patch_status(
+    ctx: &Context,
+    res: &BackupResource,
+    status: &BackupResourceStatus,
+) -> Result<()> {
+    let ns = res
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
+    let api: Api<BackupResource> = Api::namespaced(ctx.client.clone(), &ns);
+    let patch = json!({"status": status});
+    api.patch_status(
+        &res.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// After an operator restart the metrics are empty: take the last success from the status, so a
+/// missed-backup alert keeps its memory.
+fn restore_metrics(res: &BackupResource, labels: &ResourceLabels, ctx: &Context) {
+    if let Some(t) = res
+        .status
+        .as_ref()
+        .and_then(|s| s.last_successful_time.as_ref())
+    {
+        ctx.metrics
+            .restore_last_success(labels, t.0.as_second() as f64);
+    }
+}
+
+pub fn error_policy(res: Arc<BackupResource>, err: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(resource = %res.name_any(), "reconcile failed: {err}");
+    ctx.metrics.reconcile_failed(CONTROLLER);
+    Action::requeue(Duration::from_secs(30))
+}
+
+pub fn time_now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+pub fn to_time(t: chrono::DateTime<Utc>) -> Time {
+    Time(
+        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
+            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),
+    )
+}

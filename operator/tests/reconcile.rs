@@ -1,0 +1,485 @@
+//! Reconcilers against kube-rs's mocked API server: each test scripts the exact conversation
+//! (requests the operator must send, answers the API server gives).
+
+use std::sync::Arc;
+
+use http::{Request, Response, StatusCode};
+use k8s_openapi::api::batch::v1::Job;
+use kube::client::Body;
+use kube::Client;
+use serde_json::{json, Value};
+use tower_test::mock::{self, Handle};
+use unstoppable_contract::RunSummary;
+use unstoppable_operator::context::Context;
+use unstoppable_operator::crd::{BackupCustomer, BackupCustomerStatus, BackupResource};
+use unstoppable_operator::metrics::Metrics;
+use unstoppable_operator::render::Settings;
+use unstoppable_operator::{conditions, customer_controller, job_controller, resource_controller};
+
+struct ApiServer(Handle<Request<Body>, Response<Body>>);
+
+struct Seen {
+    method: String,
+    path: String,
+    query: String,
+    content_type: String,
+    body: Value,
+}
+
+impl ApiServer {
+    /// Waits for the next request, checks method and path, answers with `status` and `answer`.
+    async fn expect(
+        &mut self,
+        method: &str,
+        path: &str,
+        status: StatusCode,
+        answer: Value,
+    ) -> Seen {
+        let (request, send) = self
+            .0
+            .next_request()
+            .await
+            .expect("the operator sent no request");
+        let content_type = request
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        let seen_method = request.method().to_string();
+        let seen_path = request.uri().path().to_string();
+        let query = request.uri().query().unwrap_or_default().to_string();
+        let bytes = request.into_body().collect_bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        assert_eq!(
+            (seen_method.as_str(), seen_path.as_str()),
+            (method, path),
+            "unexpected request (query {query})"
+        );
+        send.send_response(
+            Response::builder()
+                .status(status)
+                .body(Body::from(serde_json::to_vec(&answer).expect("json")))
+                .expect("response"),
+        );
+        Seen {
+            method: seen_method,
+            path: seen_path,
+            query,
+            content_type,
+            body,
+        }
+    }
+
+    /// An Event is published (events.k8s.io), with this reason.
+    async fn expect_event(&mut self, reason: &str) -> Seen {
+        let seen = self
+            .expect(
+                "POST",
+                "/apis/events.k8s.io/v1/namespaces/backups/events",
+                StatusCode::CREATED,
+                json!({}),
+            )
+            .await;
+        assert_eq!(seen.body["reason"], reason, "{}", seen.body);
+        seen
+    }
+}
+
+/// The conversation is over: the client sent nothing else (it may be gone already).
+async fn assert_no_more_requests(api: &mut ApiServer) {
+    let next =
+        tokio::time::timeout(std::time::Duration::from_millis(100), api.0.next_request()).await;
+    if let Ok(Some((request, _))) = next {
+        panic!("unexpected request {} {}", request.method(), request.uri());
+    }
+}
+
+fn setup() -> (Arc<Context>, ApiServer) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, "default");
+    let ctx = Arc::new(Context::new(
+        client,
+        Settings::default(),
+        Arc::new(Metrics::default()),
+    ));
+    (ctx, ApiServer(handle))
+}
+
+fn not_found() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"})
+}
+
+fn ready_customer() -> BackupCustomer {
+    let mut c = BackupCustomer::test();
+    let mut status = BackupCustomerStatus::default();
+    conditions::set(
+        &mut status.conditions,
+        "Ready",
+        true,
+        "Ready",
+        "",
+        Some(1),
+        resource_controller::time_now(),
+    );
+    c.status = Some(status);
+    c
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition in {status}"))
+}
+
+const RESOURCES: &str = "/apis/unstoppable.dev/v1alpha1/namespaces/backups/backupresources";
+const CUSTOMERS: &str = "/apis/unstoppable.dev/v1alpha1/namespaces/backups/backupcustomers";
+
+#[tokio::test]
+async fn a_resource_without_its_customer_is_not_ready_and_gets_no_cronjob() {
+    let (ctx, mut api) = setup();
+    let res = BackupResource::test();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::NOT_FOUND,
+            not_found(),
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let ready = condition(&patch.body["status"], "Ready");
+        assert_eq!(
+            (ready["status"].as_str(), ready["reason"].as_str()),
+            (Some("False"), Some("CustomerNotFound"))
+        );
+        assert_eq!(patch.content_type, "application/merge-patch+json");
+        api.expect_event("CustomerNotFound").await;
+        api
+    });
+    resource_controller::reconcile(Arc::new(res), ctx)
+        .await
+        .expect("reconciles");
+    let mut api = server.await.expect("script");
+    // Nothing else was sent: no CronJob, no PVC.
+    assert_no_more_requests(&mut api).await;
+}
+
+#[tokio::test]
+async fn an_invalid_schedule_is_reported_and_no_cronjob_is_changed() {
+    let (ctx, mut api) = setup();
+    let mut res = BackupResource::test();
+    res.spec.schedule = "0 25 * * *".into();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(ready_customer()).expect("json"),
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let ready = condition(&patch.body["status"], "Ready");
+        assert_eq!(ready["reason"], "InvalidSchedule");
+        assert!(ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("0 25 * * *"));
+        api.expect_event("InvalidSchedule").await;
+        api
+    });
+    resource_controller::reconcile(Arc::new(res), ctx)
+        .await
+        .expect("reconciles");
+    let mut api = server.await.expect("script");
+    assert_no_more_requests(&mut api).await;
+}
+
+#[tokio::test]
+async fn a_valid_resource_is_applied_server_side_and_marked_ready() {
+    let (ctx, mut api) = setup();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(ready_customer()).expect("json"),
+        )
+        .await;
+        let pvc = api
+            .expect("PATCH", "/api/v1/namespaces/backups/persistentvolumeclaims/hot-www", StatusCode::OK, json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "hot-www"}}))
+            .await;
+        assert_eq!(pvc.content_type, "application/apply-patch+yaml");
+        assert!(
+            pvc.query.contains("fieldManager=unstoppable") && pvc.query.contains("force=true"),
+            "{}",
+            pvc.query
+        );
+        assert_eq!(
+            pvc.body["metadata"]["ownerReferences"][0]["kind"],
+            "BackupResource"
+        );
+        let cron = api
+            .expect("PATCH", "/apis/batch/v1/namespaces/backups/cronjobs/backup-www", StatusCode::OK, json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "backup-www"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {}}}}}))
+            .await;
+        assert_eq!(cron.method, "PATCH");
+        assert_eq!(cron.content_type, "application/apply-patch+yaml");
+        assert!(
+            cron.query.contains("fieldManager=unstoppable") && cron.query.contains("force=true")
+        );
+        assert_eq!(cron.body["spec"]["concurrencyPolicy"], "Forbid");
+        assert_eq!(cron.body["metadata"]["ownerReferences"][0]["name"], "www");
+        let status = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let s = &status.body["status"];
+        assert_eq!(condition(s, "Ready")["status"], "True");
+        assert_eq!(condition(s, "Scheduled")["status"], "True");
+        assert_eq!(s["cronJobName"], "backup-www");
+        assert!(
+            s["nextScheduleTime"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("T03:00:00Z")),
+            "{s}"
+        );
+        assert_eq!(s["observedGeneration"], 1);
+        assert!(status.path.ends_with("/status"));
+        api
+    });
+    let ctx2 = ctx.clone();
+    resource_controller::reconcile(Arc::new(BackupResource::test()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = ctx2.metrics.encode();
+    assert!(
+        text.contains(r#"unstoppable_backup_expected_interval_seconds{namespace="backups",customer="acme",resource="www"} 86400"#),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_customer_with_an_invalid_bucket_name_is_not_ready() {
+    let (ctx, mut api) = setup();
+    let mut customer = BackupCustomer::test();
+    customer.spec.cold_storage.bucket = Some("Not_A_Bucket".into());
+    let server = tokio::spawn(async move {
+        let mut other = BackupResource::test();
+        other.spec.customer_ref.name = "someone-else".into();
+        api.expect("GET", RESOURCES, StatusCode::OK, json!({"apiVersion": "unstoppable.dev/v1alpha1", "kind": "BackupResourceList", "metadata": {}, "items": [BackupResource::test(), other]}))
+            .await;
+        api.expect_event("NotReady").await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{CUSTOMERS}/acme/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupCustomer::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(condition(s, "StorageReady")["reason"], "InvalidBucketName");
+        assert!(condition(s, "StorageReady")["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lowercase"));
+        assert_eq!(condition(s, "Ready")["status"], "False");
+        assert_eq!(condition(s, "SecretsReady")["status"], "True");
+        assert_eq!(s["resourceCount"], 1);
+    });
+    customer_controller::reconcile(Arc::new(customer), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+}
+
+fn finished_job(condition: &str) -> Job {
+    serde_json::from_value(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "backup-www-29000000",
+            "namespace": "backups",
+            "annotations": {"unstoppable.dev/resource-name": "www", "unstoppable.dev/customer-name": "acme"},
+        },
+        "status": {
+            "startTime": "2026-01-10T03:00:00Z",
+            "completionTime": "2026-01-10T03:05:00Z",
+            "conditions": [{"type": condition, "status": "True", "reason": if condition == "Failed" { "BackoffLimitExceeded" } else { "Completed" }, "lastTransitionTime": "2026-01-10T03:05:00Z"}],
+        },
+    }))
+    .expect("job")
+}
+
+fn pod_list(summary: &RunSummary, exit_code: i32) -> Value {
+    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": [{
+        "metadata": {"name": "backup-www-29000000-abcde", "namespace": "backups", "creationTimestamp": "2026-01-10T03:00:01Z"},
+        "status": {"containerStatuses": [{
+            "name": "backup", "image": "x", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": exit_code, "reason": if exit_code == 0 { "Completed" } else { "Error" }, "message": summary.to_json_line()}},
+        }]},
+    }]})
+}
+
+#[tokio::test]
+async fn a_succeeded_job_updates_status_events_and_metrics() {
+    let (ctx, mut api) = setup();
+    let summary = RunSummary {
+        command: "backup".into(),
+        success: true,
+        snapshot_id: Some("0123abcd".into()),
+        files_new: 5,
+        files_changed: 1,
+        files_unmodified: 100,
+        bytes_listed: 1000,
+        bytes_added: 300,
+        duration_seconds: 42.0,
+        ..Default::default()
+    };
+    let pods = pod_list(&summary, 0);
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{RESOURCES}/www"),
+            StatusCode::OK,
+            serde_json::to_value(BackupResource::test()).expect("json"),
+        )
+        .await;
+        let list = api
+            .expect(
+                "GET",
+                "/api/v1/namespaces/backups/pods",
+                StatusCode::OK,
+                pods,
+            )
+            .await;
+        assert!(
+            list.query
+                .contains("labelSelector=job-name%3Dbackup-www-29000000"),
+            "{}",
+            list.query
+        );
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(s["lastSuccessfulTime"], "2026-01-10T03:05:00Z");
+        assert_eq!(s["lastScheduleTime"], "2026-01-10T03:00:00Z");
+        assert_eq!(s["lastSnapshot"]["id"], "0123abcd");
+        assert_eq!(s["lastSnapshot"]["filesNew"], 5);
+        assert_eq!(s["lastSnapshot"]["bytesAdded"], 300);
+        let c = condition(s, "LastBackupSucceeded");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some("True"), Some("BackupSucceeded"))
+        );
+        api.expect_event("BackupSucceeded").await;
+    });
+    let metrics = ctx.metrics.clone();
+    job_controller::reconcile(Arc::new(finished_job("Complete")), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = metrics.encode();
+    let labels = r#"namespace="backups",customer="acme",resource="www""#;
+    for needle in [
+        format!("unstoppable_backup_last_success_timestamp_seconds{{{labels}}} 1768014300.0"),
+        format!("unstoppable_backup_runs_total{{{labels},result=\"success\"}} 1"),
+        format!("unstoppable_backup_last_run_success{{{labels}}} 1"),
+        format!("unstoppable_backup_last_added_bytes{{{labels}}} 300"),
+        format!("unstoppable_backup_last_duration_seconds{{{labels}}} 42.0"),
+    ] {
+        assert!(text.contains(&needle), "missing {needle}\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_job_records_the_reason_and_counts_a_failure() {
+    let (ctx, mut api) = setup();
+    let summary = RunSummary {
+        command: "backup".into(),
+        success: false,
+        error: Some("listing `/data/private` failed: 550 Permission denied".into()),
+        ..Default::default()
+    };
+    let pods = pod_list(&summary, 1);
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{RESOURCES}/www"),
+            StatusCode::OK,
+            serde_json::to_value(BackupResource::test()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/pods",
+            StatusCode::OK,
+            pods,
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(s["lastFailure"]["time"], "2026-01-10T03:05:00Z");
+        assert!(s["lastFailure"]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("550 Permission denied"));
+        assert!(s.get("lastSuccessfulTime").is_none_or(Value::is_null));
+        let c = condition(s, "LastBackupSucceeded");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some("False"), Some("BackupFailed"))
+        );
+        let event = api.expect_event("BackupFailed").await;
+        assert_eq!(event.body["type"], "Warning");
+    });
+    let metrics = ctx.metrics.clone();
+    job_controller::reconcile(Arc::new(finished_job("Failed")), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = metrics.encode();
+    assert!(text.contains(r#"unstoppable_backup_runs_total{namespace="backups",customer="acme",resource="www",result="failure"} 1"#), "{text}");
+    assert!(
+        !text.contains("unstoppable_backup_last_success_timestamp_seconds{"),
+        "{text}"
+    );
+}
