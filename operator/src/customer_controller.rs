@@ -10,7 +10,7 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use crate::conditions;
-use crate::context::Context;
+use crate::context::{object_key, Context};
 use crate::crd::{BackupCustomer, BackupResource};
 use crate::error::{Error, Result};
 use crate::names::bucket_name_problem;
@@ -20,6 +20,15 @@ use crate::resource_controller::time_now;
 pub const CONTROLLER: &str = "backupcustomer";
 
 pub async fn reconcile(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Result<Action> {
+    let key = object_key(customer.as_ref());
+    let result = reconcile_once(customer, ctx.clone()).await;
+    if result.is_ok() {
+        ctx.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciled(CONTROLLER);
     let ns = customer
         .namespace()
@@ -141,5 +150,5 @@ pub async fn reconcile(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Resu
 pub fn error_policy(customer: Arc<BackupCustomer>, err: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(customer = %customer.name_any(), "reconcile failed: {err}");
     ctx.metrics.reconcile_failed(CONTROLLER);
-    Action::requeue(Duration::from_secs(30))
+    Action::requeue(ctx.backoff(&object_key(customer.as_ref())))
 }

@@ -2,7 +2,6 @@
 //! BackupResource's status, as an Event and in the metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -11,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
 use crate::conditions;
-use crate::context::Context;
+use crate::context::{object_key, Context};
 use crate::crd::{BackupResource, LastFailure, LastSnapshot};
 use crate::error::{Error, Result};
 use crate::metrics::ResourceLabels;
@@ -21,6 +20,15 @@ use crate::results::{interpret, ANNOTATION_RESOURCE};
 pub const CONTROLLER: &str = "job";
 
 pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
+    let key = object_key(job.as_ref());
+    let result = reconcile_once(job, ctx.clone()).await;
+    if result.is_ok() {
+        ctx.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciled(CONTROLLER);
     let ns = job
         .namespace()
@@ -144,5 +152,5 @@ pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
 pub fn error_policy(job: Arc<Job>, err: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(job = %job.name_any(), "reading the finished job failed: {err}");
     ctx.metrics.reconcile_failed(CONTROLLER);
-    Action::requeue(Duration::from_secs(30))
+    Action::requeue(ctx.backoff(&object_key(job.as_ref())))
 }

@@ -13,7 +13,7 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use crate::conditions;
-use crate::context::{Context, FIELD_MANAGER};
+use crate::context::{object_key, Context, FIELD_MANAGER};
 use crate::crd::{BackupCustomer, BackupResource, BackupResourceStatus};
 use crate::error::{Error, Result};
 use crate::metrics::ResourceLabels;
@@ -29,6 +29,15 @@ struct NotReady {
 }
 
 pub async fn reconcile(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<Action> {
+    let key = object_key(res.as_ref());
+    let result = reconcile_once(res, ctx.clone()).await;
+    if result.is_ok() {
+        ctx.succeeded(&key);
+    }
+    result
+}
+
+async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<Action> {
     ctx.metrics.reconciled(CONTROLLER);
     let ns = res
         .namespace()
@@ -229,7 +238,7 @@ fn restore_metrics(res: &BackupResource, labels: &ResourceLabels, ctx: &Context)
 pub fn error_policy(res: Arc<BackupResource>, err: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(resource = %res.name_any(), "reconcile failed: {err}");
     ctx.metrics.reconcile_failed(CONTROLLER);
-    Action::requeue(Duration::from_secs(30))
+    Action::requeue(ctx.backoff(&object_key(res.as_ref())))
 }
 
 pub fn time_now() -> Time {
