@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite. Installs missing tools, starts one SeaweedFS (S3) for all tests, runs
-# `cargo test`. FTPS servers (vsftpd, pyftpdlib, libunftp) are started by the tests themselves.
+# `cargo test`, then the chart checks (scripts/test-chart.sh). FTPS servers (vsftpd, pyftpdlib,
+# libunftp) are started by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
+scripts/install-helm-tools.sh
 
 work=$(mktemp -d)
 s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -29,3 +31,4 @@ done
 curl -s -o /dev/null "$UNSTOPPABLE_TEST_S3_ENDPOINT" || { echo "SeaweedFS did not start:"; tail -20 "$work/weed.log"; exit 1; }
 
 cargo test --workspace "$@"
+scripts/test-chart.sh

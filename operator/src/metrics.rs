@@ -49,6 +49,7 @@ pub struct Metrics {
     pub last_run: Family<ResourceLabels, FloatGauge>,
     pub last_run_success: Family<ResourceLabels, Gauge>,
     pub expected_interval: Family<ResourceLabels, Gauge>,
+    pub created: Family<ResourceLabels, Gauge>,
     pub runs: Family<RunLabels, Counter>,
     pub last_duration: Family<ResourceLabels, FloatGauge>,
     pub last_added: Family<ResourceLabels, Gauge>,
@@ -68,6 +69,7 @@ impl Default for Metrics {
             last_run: Family::default(),
             last_run_success: Family::default(),
             expected_interval: Family::default(),
+            created: Family::default(),
             runs: Family::default(),
             last_duration: Family::default(),
             last_added: Family::default(),
@@ -99,6 +101,12 @@ impl Default for Metrics {
             "Longest time between two scheduled runs of a resource, from its cron schedule",
             Unit::Seconds,
             m.expected_interval.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_resource_creation_timestamp",
+            "Unix time when the BackupResource was created (for the never-succeeded alert)",
+            Unit::Seconds,
+            m.created.clone(),
         );
         r.register(
             "unstoppable_backup_runs",
@@ -224,6 +232,7 @@ impl Metrics {
         self.last_run.remove(l);
         self.last_run_success.remove(l);
         self.expected_interval.remove(l);
+        self.created.remove(l);
         self.last_duration.remove(l);
         self.last_added.remove(l);
         for result in RESULTS {

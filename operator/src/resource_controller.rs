@@ -50,6 +50,12 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
         resource: res.name_any(),
     };
     restore_metrics(&res, &labels, &ctx);
+    if let Some(created) = &res.metadata.creation_timestamp {
+        ctx.metrics
+            .created
+            .get_or_create(&labels)
+            .set(created.0.as_second());
+    }
 
     let plan = match plan(customer.as_ref(), &res) {
         Ok(plan) => plan,

@@ -1,0 +1,70 @@
+//! The Grafana dashboard and the alert rules query only metrics the operator exports.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use unstoppable_contract::RunSummary;
+use unstoppable_operator::metrics::{Metrics, ResourceLabels};
+
+/// Every series name the operator exposes, with every family populated.
+fn exported() -> BTreeSet<String> {
+    let m = Metrics::default();
+    let l = ResourceLabels {
+        namespace: "n".into(),
+        customer: "c".into(),
+        resource: "r".into(),
+    };
+    m.expected_interval.get_or_create(&l).set(1);
+    m.created.get_or_create(&l).set(1);
+    m.record_run(&l, 1.0, Some(&RunSummary::default()), true, true);
+    m.record_run(&l, 2.0, None, false, true);
+    m.reconciled("x");
+    m.reconcile_failed("x");
+    m.encode()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+fn referenced(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("unstoppable_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        names.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    names
+}
+
+fn chart_file(path: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../charts/unstoppable")
+        .join(path);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn dashboard_and_alerts_query_only_exported_metrics() {
+    let exported = exported();
+    assert!(exported.len() >= 10, "{exported:?}");
+    for file in ["files/dashboard.json", "templates/prometheusrule.yaml"] {
+        let text = chart_file(file);
+        let used = referenced(&text);
+        assert!(!used.is_empty(), "{file} queries no unstoppable metric");
+        let unknown: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} queries metrics the operator does not export: {unknown:?}"
+        );
+    }
+    // The dashboard is valid JSON with panels.
+    let dash: serde_json::Value =
+        serde_json::from_str(&chart_file("files/dashboard.json")).expect("JSON");
+    assert!(dash["panels"].as_array().is_some_and(|p| p.len() >= 5));
+}
