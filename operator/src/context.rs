@@ -4,8 +4,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Client, Resource};
+
+use crate::error::{Error, Result};
 
 use crate::metrics::Metrics;
 use crate::render::Settings;
@@ -37,8 +40,37 @@ impl Context {
         }
     }
 
+    /// Runs one reconciliation of `obj` by `controller`: counts it, and resets the object's
+    /// backoff when it succeeds.
+    pub async fn reconciling<K: Resource<DynamicType = ()>>(
+        &self,
+        controller: &str,
+        obj: &K,
+        run: impl std::future::Future<Output = Result<Action>>,
+    ) -> Result<Action> {
+        self.metrics.reconciled(controller);
+        let result = run.await;
+        if result.is_ok() {
+            self.succeeded(&object_key(obj));
+        }
+        result
+    }
+
+    /// The error policy of every controller: log, count, retry with exponential backoff.
+    pub fn retry_after_error<K: Resource<DynamicType = ()>>(
+        &self,
+        controller: &str,
+        obj: &K,
+        err: &Error,
+    ) -> Action {
+        let key = object_key(obj);
+        tracing::warn!(controller, object = %key, "reconcile failed: {err}");
+        self.metrics.reconcile_failed(controller);
+        Action::requeue(self.backoff(&key))
+    }
+
     /// The delay before retrying `key` after one more failure: 5 s, doubling, at most 5 min.
-    pub fn backoff(&self, key: &str) -> Duration {
+    fn backoff(&self, key: &str) -> Duration {
         let n = self
             .failures
             .lock()
@@ -52,7 +84,7 @@ impl Context {
     }
 
     /// `key` reconciled fine: its next failure starts the backoff again.
-    pub fn succeeded(&self, key: &str) {
+    fn succeeded(&self, key: &str) {
         if let Ok(mut f) = self.failures.lock() {
             f.remove(key);
         }

@@ -10,7 +10,7 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use crate::conditions;
-use crate::context::{object_key, Context};
+use crate::context::Context;
 use crate::crd::{BackupCustomer, BackupResource};
 use crate::error::{Error, Result};
 use crate::names::bucket_name_problem;
@@ -20,16 +20,15 @@ use crate::resource_controller::time_now;
 pub const CONTROLLER: &str = "backupcustomer";
 
 pub async fn reconcile(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Result<Action> {
-    let key = object_key(customer.as_ref());
-    let result = reconcile_once(customer, ctx.clone()).await;
-    if result.is_ok() {
-        ctx.succeeded(&key);
-    }
-    result
+    ctx.reconciling(
+        CONTROLLER,
+        customer.as_ref(),
+        reconcile_once(customer.clone(), ctx.clone()),
+    )
+    .await
 }
 
 async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.metrics.reconciled(CONTROLLER);
     let ns = customer
         .namespace()
         .ok_or_else(|| Error::NoNamespace(customer.name_any()))?;
@@ -148,7 +147,5 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
 }
 
 pub fn error_policy(customer: Arc<BackupCustomer>, err: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(customer = %customer.name_any(), "reconcile failed: {err}");
-    ctx.metrics.reconcile_failed(CONTROLLER);
-    Action::requeue(ctx.backoff(&object_key(customer.as_ref())))
+    ctx.retry_after_error(CONTROLLER, customer.as_ref(), err)
 }

@@ -10,7 +10,7 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
 use crate::conditions;
-use crate::context::{object_key, Context};
+use crate::context::Context;
 use crate::crd::{BackupResource, LastFailure, LastSnapshot};
 use crate::error::{Error, Result};
 use crate::metrics::ResourceLabels;
@@ -20,16 +20,15 @@ use crate::results::{interpret, ANNOTATION_RESOURCE};
 pub const CONTROLLER: &str = "job";
 
 pub async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
-    let key = object_key(job.as_ref());
-    let result = reconcile_once(job, ctx.clone()).await;
-    if result.is_ok() {
-        ctx.succeeded(&key);
-    }
-    result
+    ctx.reconciling(
+        CONTROLLER,
+        job.as_ref(),
+        reconcile_once(job.clone(), ctx.clone()),
+    )
+    .await
 }
 
 async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.metrics.reconciled(CONTROLLER);
     let ns = job
         .namespace()
         .ok_or_else(|| Error::NoNamespace(job.name_any()))?;
@@ -150,7 +149,5 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
 }
 
 pub fn error_policy(job: Arc<Job>, err: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(job = %job.name_any(), "reading the finished job failed: {err}");
-    ctx.metrics.reconcile_failed(CONTROLLER);
-    Action::requeue(ctx.backoff(&object_key(job.as_ref())))
+    ctx.retry_after_error(CONTROLLER, job.as_ref(), err)
 }

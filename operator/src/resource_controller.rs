@@ -13,7 +13,7 @@ use kube::ResourceExt;
 use serde_json::json;
 
 use crate::conditions;
-use crate::context::{object_key, Context, FIELD_MANAGER};
+use crate::context::{Context, FIELD_MANAGER};
 use crate::crd::{BackupCustomer, BackupResource, BackupResourceStatus};
 use crate::error::{Error, Result};
 use crate::metrics::ResourceLabels;
@@ -29,16 +29,15 @@ struct NotReady {
 }
 
 pub async fn reconcile(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<Action> {
-    let key = object_key(res.as_ref());
-    let result = reconcile_once(res, ctx.clone()).await;
-    if result.is_ok() {
-        ctx.succeeded(&key);
-    }
-    result
+    ctx.reconciling(
+        CONTROLLER,
+        res.as_ref(),
+        reconcile_once(res.clone(), ctx.clone()),
+    )
+    .await
 }
 
 async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.metrics.reconciled(CONTROLLER);
     let ns = res
         .namespace()
         .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
@@ -242,9 +241,7 @@ fn restore_metrics(res: &BackupResource, labels: &ResourceLabels, ctx: &Context)
 }
 
 pub fn error_policy(res: Arc<BackupResource>, err: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(resource = %res.name_any(), "reconcile failed: {err}");
-    ctx.metrics.reconcile_failed(CONTROLLER);
-    Action::requeue(ctx.backoff(&object_key(res.as_ref())))
+    ctx.retry_after_error(CONTROLLER, res.as_ref(), err)
 }
 
 pub fn time_now() -> Time {
