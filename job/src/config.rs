@@ -35,6 +35,15 @@ pub fn load(
     file: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<JobConfig, ConfigError> {
+    finish(load_value(file, env)?)
+}
+
+/// The YAML file with the environment applied, before it becomes a [`JobConfig`] (credentials from
+/// Infisical are filled in between).
+pub fn load_value(
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Value, ConfigError> {
     let mut value = match file {
         Some(path) => read_yaml(path)?,
         None => Value::Object(Map::new()),
@@ -44,8 +53,28 @@ pub fn load(
             set_path(&mut value, key.path, env_value(key, &raw)?);
         }
     }
-    let config: JobConfig = serde_path_to_error::deserialize(value).map_err(|err| {
+    Ok(value)
+}
+
+/// Turns the merged configuration into a validated [`JobConfig`].
+pub fn finish(value: Value) -> Result<JobConfig, ConfigError> {
+    let config: JobConfig = deserialize_at(value, "")?;
+    validate(&config)?;
+    Ok(config)
+}
+
+/// Deserialises `value`; errors name the key (`prefix` is where `value` sits in the config).
+pub fn deserialize_at<T: serde::de::DeserializeOwned>(
+    value: Value,
+    prefix: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let at = err.path().to_string();
+        let at = match (prefix.is_empty(), at.as_str()) {
+            (true, _) => at,
+            (false, "" | ".") => prefix.to_string(),
+            (false, _) => format!("{prefix}.{at}"),
+        };
         let inner = err.into_inner().to_string();
         let key = missing_field_key(&at, &inner).unwrap_or(at);
         let problem = if inner.starts_with("missing field") {
@@ -54,9 +83,14 @@ pub fn load(
             inner
         };
         ConfigError::new(&key, problem)
-    })?;
-    validate(&config)?;
-    Ok(config)
+    })
+}
+
+/// The value at a dotted `path`, if set.
+pub fn get_path<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(root, |v, part| v.get(part))
+        .filter(|v| !v.is_null())
 }
 
 fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
@@ -119,7 +153,8 @@ fn env_value(key: &ConfigKey, raw: &str) -> Result<Value, ConfigError> {
     })
 }
 
-fn set_path(root: &mut Value, path: &str, value: Value) {
+/// Sets the value at a dotted `path`, creating the mappings on the way.
+pub fn set_path(root: &mut Value, path: &str, value: Value) {
     let mut node = root;
     let mut parts = path.split('.').peekable();
     while let Some(part) = parts.next() {

@@ -10,6 +10,7 @@ pub mod maintenance;
 mod progress;
 pub mod repo;
 pub mod restore;
+pub mod secrets;
 pub mod summary;
 
 pub use error::Error;

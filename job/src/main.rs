@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use unstoppable_contract::{exit_code, JobConfig, RunSummary};
 use unstoppable_job::summary::{emit, RunClock};
-use unstoppable_job::{backup, config, maintenance, restore, Error};
+use unstoppable_job::{backup, config, maintenance, restore, secrets, Error};
 
 /// Backs up an FTPS server into a hot/cold rustic repository.
 #[derive(Parser)]
@@ -80,11 +80,33 @@ fn run(cli: Cli) -> Result<(), i32> {
         });
     }
     load_env_file(cli.env_file.as_deref())?;
-    let cfg = config::load(cli.config.as_deref(), &|k| std::env::var(k).ok()).map_err(|e| {
+    let clock = RunClock::start();
+    let bad_config = |e: config::ConfigError| {
         eprintln!("error: {e}");
         exit_code::BAD_CONFIG
-    })?;
-    let clock = RunClock::start();
+    };
+    let mut value = config::load_value(cli.config.as_deref(), &|k| std::env::var(k).ok())
+        .map_err(bad_config)?;
+    if let Some(infisical) = secrets::infisical_settings(&value).map_err(bad_config)? {
+        if let Err(e) = runtime.block_on(secrets::fill_from_infisical(&mut value, &infisical)) {
+            // Not a configuration error: the run could not get its credentials.
+            eprintln!("error: {e}");
+            let summary_path = config::get_path(&value, "summary_path")
+                .and_then(|v| v.as_str())
+                .unwrap_or("/dev/termination-log")
+                .to_string();
+            let summary = RunSummary {
+                error: Some(e.to_string()),
+                ..Default::default()
+            };
+            emit(
+                &clock.finish(command_name(&cli.command), summary),
+                &summary_path,
+            );
+            return Err(exit_code::RUN_FAILED);
+        }
+    }
+    let cfg = config::finish(value).map_err(bad_config)?;
     let (name, result) = match &cli.command {
         Command::Backup => ("backup", backup::run(&cfg, &runtime)),
         Command::Restore {
@@ -101,6 +123,17 @@ fn run(cli: Cli) -> Result<(), i32> {
         Command::Demo { .. } => unreachable!("handled above"),
     };
     finish(&cfg, &clock, name, result)
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Backup => "backup",
+        Command::Restore { .. } => "restore",
+        Command::Snapshots => "snapshots",
+        Command::Check { .. } => "check",
+        #[cfg(feature = "demo")]
+        Command::Demo { .. } => "demo",
+    }
 }
 
 fn finish(

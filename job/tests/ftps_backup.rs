@@ -73,7 +73,7 @@ fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
     // Larger than rustic's default data pack (32 MiB): the file spans packs.
     awkward_tree(&server.data(), 40 * 1024 * 1024);
     let s3 = s3();
-    let bucket = "round-trip";
+    let bucket = &format!("round-trip-{}", std::process::id());
     s3.create_bucket(bucket, false);
     let proxy = RecordingProxy::start(&s3.endpoint);
     let work = TestDir::new();

@@ -319,6 +319,7 @@ fn job_env(
             secret_access_key: Secret::default(),
             path_style: cold.path_style,
         }),
+        infisical: None,
         summary_path: "/dev/termination-log".into(),
         progress_interval_secs: 10,
     };

@@ -36,6 +36,9 @@ pub struct JobConfig {
     pub repository: RepositoryConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub s3: Option<S3Config>,
+    /// Where the credentials come from at run time, when not given directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub infisical: Option<InfisicalConfig>,
     #[serde(default = "default_summary_path")]
     pub summary_path: String,
     #[serde(default = "default_progress_interval")]
@@ -96,6 +99,46 @@ pub struct S3Config {
     /// Path-style addressing (`endpoint/bucket/key`), as MinIO and SeaweedFS expect.
     #[serde(default = "default_true")]
     pub path_style: bool,
+}
+
+/// Infisical (universal auth) as the source of the job's credentials. The secrets named by the
+/// `*_key` fields are read from `project_id` / `environment` / `secret_path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfisicalConfig {
+    pub site_url: String,
+    pub client_id: Secret,
+    pub client_secret: Secret,
+    pub project_id: String,
+    pub environment: String,
+    #[serde(default = "default_root")]
+    pub secret_path: String,
+    #[serde(default = "default_ftps_username_key")]
+    pub ftps_username_key: String,
+    #[serde(default = "default_ftps_password_key")]
+    pub ftps_password_key: String,
+    #[serde(default = "default_repository_password_key")]
+    pub repository_password_key: String,
+    #[serde(default = "default_s3_access_key_id_key")]
+    pub s3_access_key_id_key: String,
+    #[serde(default = "default_s3_secret_access_key_key")]
+    pub s3_secret_access_key_key: String,
+}
+
+fn default_ftps_username_key() -> String {
+    "FTP_USERNAME".into()
+}
+fn default_ftps_password_key() -> String {
+    "FTP_PASSWORD".into()
+}
+fn default_repository_password_key() -> String {
+    "REPOSITORY_PASSWORD".into()
+}
+fn default_s3_access_key_id_key() -> String {
+    "S3_ACCESS_KEY_ID".into()
+}
+fn default_s3_secret_access_key_key() -> String {
+    "S3_SECRET_ACCESS_KEY".into()
 }
 
 fn default_summary_path() -> String {
@@ -311,6 +354,17 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         "true",
         "Path-style addressing (MinIO, SeaweedFS); `false` for virtual-host style."
     ),
+    key!("infisical.site_url", Text, false, "", "Infisical site, e.g. `https://app.infisical.com`; with it, credentials not set otherwise are read from Infisical."),
+    key!("infisical.client_id", Text, true, "", "Client id of the machine identity (universal auth)."),
+    key!("infisical.client_secret", Text, true, "", "Client secret of the machine identity."),
+    key!("infisical.project_id", Text, false, "", "Infisical project (workspace) id."),
+    key!("infisical.environment", Text, false, "", "Infisical environment slug, e.g. `prod`."),
+    key!("infisical.secret_path", Text, false, "/", "Folder of the secrets in the project."),
+    key!("infisical.ftps_username_key", Text, false, "FTP_USERNAME", "Infisical secret holding `ftps.username`."),
+    key!("infisical.ftps_password_key", Text, false, "FTP_PASSWORD", "Infisical secret holding `ftps.password`."),
+    key!("infisical.repository_password_key", Text, false, "REPOSITORY_PASSWORD", "Infisical secret holding `repository.password`."),
+    key!("infisical.s3_access_key_id_key", Text, false, "S3_ACCESS_KEY_ID", "Infisical secret holding `s3.access_key_id`."),
+    key!("infisical.s3_secret_access_key_key", Text, false, "S3_SECRET_ACCESS_KEY", "Infisical secret holding `s3.secret_access_key`."),
     key!(
         "summary_path",
         Text,
@@ -380,6 +434,19 @@ mod tests {
                 access_key_id: Secret::new("a"),
                 secret_access_key: Secret::new("s"),
                 path_style: true,
+            }),
+            infisical: Some(InfisicalConfig {
+                site_url: "https://i".into(),
+                client_id: Secret::new("i"),
+                client_secret: Secret::new("s"),
+                project_id: "p".into(),
+                environment: "e".into(),
+                secret_path: "/".into(),
+                ftps_username_key: "a".into(),
+                ftps_password_key: "b".into(),
+                repository_password_key: "c".into(),
+                s3_access_key_id_key: "d".into(),
+                s3_secret_access_key_key: "e".into(),
             }),
             summary_path: "x".into(),
             progress_interval_secs: 5,

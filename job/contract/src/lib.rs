@@ -8,7 +8,8 @@ mod config;
 mod summary;
 
 pub use config::{
-    ConfigKey, FtpsConfig, JobConfig, KeyKind, RepositoryConfig, S3Config, Secret, CONFIG_KEYS,
+    ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, RepositoryConfig, S3Config, Secret,
+    CONFIG_KEYS,
 };
 pub use summary::{RunSummary, SUMMARY_MAX_BYTES};
 

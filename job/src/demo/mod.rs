@@ -112,6 +112,7 @@ fn demo_config(base: &Path, server: &DemoServer) -> JobConfig {
             password: Secret::new("demo-repository-password"),
         },
         s3: None,
+        infisical: None,
         summary_path: String::new(),
         progress_interval_secs: 0,
     }

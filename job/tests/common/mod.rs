@@ -2,6 +2,7 @@
 //! the job binary run as a user runs it, and tree helpers.
 #![allow(dead_code)]
 
+pub mod infisical;
 pub mod s3;
 pub mod servers;
 
