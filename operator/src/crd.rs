@@ -62,6 +62,8 @@ pub struct BackupCustomerSpec {
 /// S3-compatible cold storage.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(oldSelf.objectLock) || has(self.objectLock)").message("objectLock cannot be removed: S3 Object Lock cannot be turned off once enabled"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.objectLock) || !has(self.objectLock) || oldSelf.objectLock.mode != 'Compliance' || self.objectLock.mode == 'Compliance'").message("objectLock.mode cannot be weakened from Compliance to Governance"))]
 pub struct ColdStorage {
     /// S3 endpoint URL, e.g. `https://s3.eu-central-1.amazonaws.com`.
     #[schemars(length(max = 2048))]

@@ -56,9 +56,10 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
         &customer.spec.secrets.infisical,
     ) {
         (Some(s), _) => Ok(format!("credentials from Secret {}", s.name)),
-        (None, Some(_)) => Err(
-            "secrets.infisical is not supported by this version; use secrets.secretRef".to_string(),
-        ),
+        (None, Some(i)) => Ok(format!(
+            "credentials from Infisical project {} environment {} path {}",
+            i.project_id, i.environment, i.path
+        )),
         (None, None) => Err("no secret source; set secrets.secretRef".to_string()),
     };
     match &storage {
@@ -95,7 +96,7 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
             &mut status.conditions,
             "SecretsReady",
             false,
-            "SecretSourceNotSupported",
+            "NoSecretSource",
             msg,
             generation,
             t.clone(),

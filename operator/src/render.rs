@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 use unstoppable_contract::{
-    FtpsConfig, JobConfig, RepositoryConfig, S3Config, Secret, CONFIG_KEYS,
+    FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, S3Config, Secret, CONFIG_KEYS,
 };
 
 use crate::crd::{BackupCustomer, BackupResource, HotStorage};
@@ -49,6 +49,9 @@ pub const CA_MOUNT: &str = "/etc/unstoppable/ftps-ca";
 pub const SECRET_KEY_REPOSITORY_PASSWORD: &str = "REPOSITORY_PASSWORD";
 pub const SECRET_KEY_S3_ACCESS_KEY_ID: &str = "S3_ACCESS_KEY_ID";
 pub const SECRET_KEY_S3_SECRET_ACCESS_KEY: &str = "S3_SECRET_ACCESS_KEY";
+/// Keys of the Secret holding an Infisical machine identity (secrets.infisical.identitySecretRef).
+pub const SECRET_KEY_CLIENT_ID: &str = "clientId";
+pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";
 
 pub const LABEL_CUSTOMER: &str = "unstoppable.dev/customer";
 pub const LABEL_RESOURCE: &str = "unstoppable.dev/resource";
@@ -59,8 +62,6 @@ pub const MANAGED_BY: &str = "unstoppable-operator";
 pub enum RenderError {
     #[error("{0} has no namespace")]
     NoNamespace(String),
-    #[error("the customer's secrets.infisical source is not supported by this version; use secrets.secretRef")]
-    InfisicalNotSupported,
     #[error("the customer has no secret source; set secrets.secretRef")]
     NoSecretSource,
     #[error("rendering {what}: {detail}")]
@@ -111,14 +112,6 @@ pub fn render(
     let ns = resource
         .namespace()
         .ok_or_else(|| RenderError::NoNamespace(resource.name_any()))?;
-    let secret_name = match (
-        &customer.spec.secrets.secret_ref,
-        &customer.spec.secrets.infisical,
-    ) {
-        (Some(secret), _) => secret.name.clone(),
-        (None, Some(_)) => return Err(RenderError::InfisicalNotSupported),
-        (None, None) => return Err(RenderError::NoSecretSource),
-    };
     let name = resource.name_any();
     let customer_name = customer.name_any();
     let labels = labels(&customer_name, &name);
@@ -153,31 +146,54 @@ pub fn render(
 
     let ftps = &resource.spec.source.ftps;
     let mut env = job_env(customer, resource)?;
-    env.push(secret_env(
-        "UNSTOPPABLE_FTPS_USERNAME",
-        &secret_name,
-        &ftps.credentials.username_key,
-    ));
-    env.push(secret_env(
-        "UNSTOPPABLE_FTPS_PASSWORD",
-        &secret_name,
-        &ftps.credentials.password_key,
-    ));
-    env.push(secret_env(
-        "UNSTOPPABLE_REPOSITORY_PASSWORD",
-        &secret_name,
-        SECRET_KEY_REPOSITORY_PASSWORD,
-    ));
-    env.push(secret_env(
-        "UNSTOPPABLE_S3_ACCESS_KEY_ID",
-        &secret_name,
-        SECRET_KEY_S3_ACCESS_KEY_ID,
-    ));
-    env.push(secret_env(
-        "UNSTOPPABLE_S3_SECRET_ACCESS_KEY",
-        &secret_name,
-        SECRET_KEY_S3_SECRET_ACCESS_KEY,
-    ));
+    // Secrets only by reference: the job reads them itself, from the Secret or from Infisical.
+    match (
+        &customer.spec.secrets.secret_ref,
+        &customer.spec.secrets.infisical,
+    ) {
+        (Some(secret), _) => {
+            let s = &secret.name;
+            env.push(secret_env(
+                "UNSTOPPABLE_FTPS_USERNAME",
+                s,
+                &ftps.credentials.username_key,
+            ));
+            env.push(secret_env(
+                "UNSTOPPABLE_FTPS_PASSWORD",
+                s,
+                &ftps.credentials.password_key,
+            ));
+            env.push(secret_env(
+                "UNSTOPPABLE_REPOSITORY_PASSWORD",
+                s,
+                SECRET_KEY_REPOSITORY_PASSWORD,
+            ));
+            env.push(secret_env(
+                "UNSTOPPABLE_S3_ACCESS_KEY_ID",
+                s,
+                SECRET_KEY_S3_ACCESS_KEY_ID,
+            ));
+            env.push(secret_env(
+                "UNSTOPPABLE_S3_SECRET_ACCESS_KEY",
+                s,
+                SECRET_KEY_S3_SECRET_ACCESS_KEY,
+            ));
+        }
+        (None, Some(infisical)) => {
+            let s = &infisical.identity_secret_ref.name;
+            env.push(secret_env(
+                "UNSTOPPABLE_INFISICAL_CLIENT_ID",
+                s,
+                SECRET_KEY_CLIENT_ID,
+            ));
+            env.push(secret_env(
+                "UNSTOPPABLE_INFISICAL_CLIENT_SECRET",
+                s,
+                SECRET_KEY_CLIENT_SECRET,
+            ));
+        }
+        (None, None) => return Err(RenderError::NoSecretSource),
+    }
 
     let mut volumes = vec![
         json!({"name": "hot", "persistentVolumeClaim": {"claimName": pvc_name}}),
@@ -319,7 +335,24 @@ fn job_env(
             secret_access_key: Secret::default(),
             path_style: cold.path_style,
         }),
-        infisical: None,
+        infisical: customer
+            .spec
+            .secrets
+            .infisical
+            .as_ref()
+            .map(|i| InfisicalConfig {
+                site_url: i.site_url.clone(),
+                client_id: Secret::default(),
+                client_secret: Secret::default(),
+                project_id: i.project_id.clone(),
+                environment: i.environment.clone(),
+                secret_path: i.path.clone(),
+                ftps_username_key: ftps.credentials.username_key.clone(),
+                ftps_password_key: ftps.credentials.password_key.clone(),
+                repository_password_key: SECRET_KEY_REPOSITORY_PASSWORD.into(),
+                s3_access_key_id_key: SECRET_KEY_S3_ACCESS_KEY_ID.into(),
+                s3_secret_access_key_key: SECRET_KEY_S3_SECRET_ACCESS_KEY.into(),
+            }),
         summary_path: "/dev/termination-log".into(),
         progress_interval_secs: 10,
     };
@@ -716,6 +749,53 @@ mod tests {
             assert!(v.len() <= 63, "{v}");
         }
         assert_eq!(env_value(&d, "UNSTOPPABLE_RESOURCE"), Some(long));
+    }
+
+    #[test]
+    fn an_infisical_customer_passes_only_where_to_look_and_the_identity_by_reference() {
+        let mut c = BackupCustomer::test();
+        c.spec.secrets.secret_ref = None;
+        c.spec.secrets.infisical = Some(crate::crd::InfisicalSource {
+            site_url: "https://infisical.example".into(),
+            project_id: "proj-1".into(),
+            environment: "prod".into(),
+            path: "/acme".into(),
+            identity_secret_ref: crate::crd::SecretRef {
+                name: "acme-identity".into(),
+            },
+        });
+        let d = rendered(&c, &BackupResource::test());
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_INFISICAL_SITE_URL").as_deref(),
+            Some("https://infisical.example")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_INFISICAL_PROJECT_ID").as_deref(),
+            Some("proj-1")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_INFISICAL_ENVIRONMENT").as_deref(),
+            Some("prod")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_INFISICAL_SECRET_PATH").as_deref(),
+            Some("/acme")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_INFISICAL_FTPS_PASSWORD_KEY").as_deref(),
+            Some("FTP_PASSWORD")
+        );
+        let identity = |k: &str| Some(("acme-identity".to_string(), k.to_string()));
+        assert_eq!(
+            env_secret(&d, "UNSTOPPABLE_INFISICAL_CLIENT_ID"),
+            identity("clientId")
+        );
+        assert_eq!(
+            env_secret(&d, "UNSTOPPABLE_INFISICAL_CLIENT_SECRET"),
+            identity("clientSecret")
+        );
+        assert!(env_secret(&d, "UNSTOPPABLE_FTPS_PASSWORD").is_none());
+        assert!(env_value(&d, "UNSTOPPABLE_FTPS_PASSWORD").is_none());
     }
 
     #[test]

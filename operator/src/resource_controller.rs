@@ -68,7 +68,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
         Ok(d) => d,
         Err(e) => {
             let reason = match e {
-                RenderError::InfisicalNotSupported => "SecretSourceNotSupported",
+                RenderError::NoSecretSource => "NoSecretSource",
                 _ => "RenderFailed",
             };
             report_not_ready(
