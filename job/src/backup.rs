@@ -11,7 +11,7 @@ use unstoppable_contract::{FtpsConfig, JobConfig, RunSummary};
 use crate::config::ConfigError;
 use crate::error::Error;
 use crate::ftps::tls::{client_config, Trust};
-use crate::ftps::{Connector, FtpsSource, Pool, SourceOptions, SourceStats};
+use crate::ftps::{with_retries, Connector, FtpsSource, Pool, SourceOptions, SourceStats};
 use crate::progress;
 use crate::repo::{self, repo_err, SnapshotPermit};
 
@@ -50,7 +50,9 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
     let pool = pool_for(ftps)?;
     // Connect, log in and learn the listing mode before touching the repository: a wrong
     // password or an untrusted certificate fails fast and leaves nothing behind.
-    let mode = rt.block_on(crate::ftps::detect_mode(&pool))?;
+    let mode = rt.block_on(with_retries(ftps.retries, || {
+        crate::ftps::detect_mode(&pool)
+    }))?;
     tracing::info!(?mode, host = %ftps.host, path = %ftps.path, "connected");
 
     let backends = repo::gated(&repo::backends(cfg)?, stats.clone());

@@ -15,7 +15,10 @@ use crate::crd::{BackupCustomer, BackupResource};
 use crate::error::{Error, Result};
 use crate::names::bucket_name_problem;
 use crate::render::bucket_of;
+use crate::render::{SECRET_KEY_S3_ACCESS_KEY_ID, SECRET_KEY_S3_SECRET_ACCESS_KEY};
 use crate::resource_controller::time_now;
+use crate::storage::{self, StorageState};
+use k8s_openapi::api::core::v1::Secret;
 
 pub const CONTROLLER: &str = "backupcustomer";
 
@@ -43,68 +46,51 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
 
     let mut status = customer.status.clone().unwrap_or_default();
     let generation = customer.metadata.generation;
-    let t = time_now();
     let bucket = bucket_of(&customer).map_err(|_| Error::NoNamespace(customer.name_any()))?;
-    let storage = match bucket_name_problem(&bucket) {
-        None => Ok(()),
-        Some(rule) => Err(format!(
-            "bucket name `{bucket}` {rule}; set coldStorage.bucket"
-        )),
-    };
-    let secrets = match (
+    let storage = storage_state(&customer, &ctx, &ns, &bucket).await?;
+    let secrets: Check = match (
         &customer.spec.secrets.secret_ref,
         &customer.spec.secrets.infisical,
     ) {
-        (Some(s), _) => Ok(format!("credentials from Secret {}", s.name)),
-        (None, Some(i)) => Ok(format!(
-            "credentials from Infisical project {} environment {} path {}",
-            i.project_id, i.environment, i.path
-        )),
-        (None, None) => Err("no secret source; set secrets.secretRef".to_string()),
-    };
-    match &storage {
-        Ok(()) => conditions::set(
-            &mut status.conditions,
-            "StorageReady",
-            true,
-            "BucketNameValid",
-            &format!("bucket {bucket}"),
-            generation,
-            t.clone(),
-        ),
-        Err(msg) => conditions::set(
-            &mut status.conditions,
-            "StorageReady",
-            false,
-            "InvalidBucketName",
-            msg,
-            generation,
-            t.clone(),
-        ),
-    }
-    match &secrets {
-        Ok(msg) => conditions::set(
-            &mut status.conditions,
-            "SecretsReady",
-            true,
+        (Some(s), _) => Ok((
             "SecretSourceConfigured",
-            msg,
-            generation,
-            t.clone(),
-        ),
-        Err(msg) => conditions::set(
-            &mut status.conditions,
-            "SecretsReady",
-            false,
+            format!("credentials from Secret {}", s.name),
+        )),
+        (None, Some(i)) => Ok((
+            "SecretSourceConfigured",
+            format!(
+                "credentials from Infisical project {} environment {} path {}",
+                i.project_id, i.environment, i.path
+            ),
+        )),
+        (None, None) => Err((
             "NoSecretSource",
-            msg,
+            "no secret source; set secrets.secretRef or secrets.infisical".into(),
+        )),
+    };
+    let t = time_now();
+    for (type_, check) in [("StorageReady", &storage), ("SecretsReady", &secrets)] {
+        let (ok, (reason, message)) = match check {
+            Ok(v) => (true, v),
+            Err(v) => (false, v),
+        };
+        conditions::set(
+            &mut status.conditions,
+            type_,
+            ok,
+            reason,
+            message,
             generation,
             t.clone(),
-        ),
+        );
     }
-    let problems: Vec<&String> = [storage.as_ref().err(), secrets.as_ref().err()]
+    if let Ok(("BucketCreated", message)) = &storage {
+        ctx.event(customer.as_ref(), false, "BucketCreated", message.clone())
+            .await;
+    }
+    let problems: Vec<&str> = [&storage, &secrets]
         .into_iter()
-        .flatten()
+        .filter_map(|c| c.as_ref().err().map(|(_, m)| m.as_str()))
         .collect();
     if problems.is_empty() {
         conditions::set(
@@ -117,11 +103,7 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
             t,
         );
     } else {
-        let message = problems
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("; ");
+        let message = problems.join("; ");
         conditions::set(
             &mut status.conditions,
             "Ready",
@@ -149,4 +131,73 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
 
 pub fn error_policy(customer: Arc<BackupCustomer>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.retry_after_error(CONTROLLER, customer.as_ref(), err)
+}
+
+/// A condition's outcome: (reason, message), good or bad.
+type Check = std::result::Result<(&'static str, String), (&'static str, String)>;
+
+/// Checks the bucket name, then creates or verifies the bucket with the customer's S3 keys.
+async fn storage_state(
+    customer: &BackupCustomer,
+    ctx: &Context,
+    ns: &str,
+    bucket: &str,
+) -> Result<Check> {
+    if let Some(rule) = bucket_name_problem(bucket) {
+        return Ok(Err((
+            "InvalidBucketName",
+            format!("bucket name `{bucket}` {rule}; set coldStorage.bucket"),
+        )));
+    }
+    let Some(secret_ref) = &customer.spec.secrets.secret_ref else {
+        return Ok(Ok((
+            "NotChecked",
+            format!("bucket {bucket} is not checked: the operator reads S3 keys only from secrets.secretRef"),
+        )));
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(secret) = secrets.get_opt(&secret_ref.name).await? else {
+        return Ok(Err((
+            "SecretNotFound",
+            format!(
+                "Secret {} does not exist in namespace {ns}",
+                secret_ref.name
+            ),
+        )));
+    };
+    let key = |name: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(name))
+            .and_then(|v| String::from_utf8(v.0.clone()).ok())
+    };
+    let (Some(id), Some(key_secret)) = (
+        key(SECRET_KEY_S3_ACCESS_KEY_ID),
+        key(SECRET_KEY_S3_SECRET_ACCESS_KEY),
+    ) else {
+        return Ok(Err((
+            "S3KeysMissing",
+            format!(
+                "Secret {} lacks {SECRET_KEY_S3_ACCESS_KEY_ID} or {SECRET_KEY_S3_SECRET_ACCESS_KEY}",
+                secret_ref.name
+            ),
+        )));
+    };
+    let cold = &customer.spec.cold_storage;
+    let client = storage::client(cold, &id, &key_secret);
+    let lock = cold.object_lock.as_ref().map_or(String::new(), |l| {
+        format!(" and Object Lock ({:?}, {} days)", l.mode, l.days)
+    });
+    Ok(match storage::provision(&client, cold, bucket).await {
+        Ok(StorageState::Created) => Ok((
+            "BucketCreated",
+            format!("bucket {bucket} created with versioning{lock}"),
+        )),
+        Ok(StorageState::Verified) => Ok((
+            "BucketVerified",
+            format!("bucket {bucket} exists with versioning{lock} as specified"),
+        )),
+        Err(e) => Err((e.reason(), e.to_string())),
+    })
 }

@@ -16,3 +16,4 @@ pub mod resource_controller;
 pub mod results;
 pub mod schedule;
 pub mod server;
+pub mod storage;

@@ -318,6 +318,49 @@ async fn a_customer_with_an_invalid_bucket_name_is_not_ready() {
     server.await.expect("script");
 }
 
+#[tokio::test]
+async fn a_customer_bucket_is_created_with_the_keys_from_its_secret() {
+    use base64::Engine as _;
+    let endpoint = std::env::var("UNSTOPPABLE_TEST_S3_ENDPOINT")
+        .expect("UNSTOPPABLE_TEST_S3_ENDPOINT: run the tests with scripts/test.sh");
+    let key = std::env::var("UNSTOPPABLE_TEST_S3_ACCESS_KEY").expect("S3 key");
+    let secret = std::env::var("UNSTOPPABLE_TEST_S3_SECRET_KEY").expect("S3 secret");
+    let (ctx, mut api) = setup();
+    let mut customer = BackupCustomer::test();
+    customer.spec.cold_storage.endpoint = endpoint;
+    customer.spec.cold_storage.region = "us-east-1".into();
+    customer.spec.cold_storage.bucket = Some(format!("reconciled-{}", std::process::id()));
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let server = tokio::spawn(async move {
+        api.expect("GET", RESOURCES, StatusCode::OK, json!({"apiVersion": "unstoppable.dev/v1alpha1", "kind": "BackupResourceList", "metadata": {}, "items": []}))
+            .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/secrets/acme-credentials",
+            StatusCode::OK,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "acme-credentials"},
+                   "data": {"S3_ACCESS_KEY_ID": b64(&key), "S3_SECRET_ACCESS_KEY": b64(&secret)}}),
+        )
+        .await;
+        api.expect_event("BucketCreated").await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{CUSTOMERS}/acme/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupCustomer::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(condition(s, "StorageReady")["reason"], "BucketCreated");
+        assert_eq!(condition(s, "Ready")["status"], "True");
+    });
+    customer_controller::reconcile(Arc::new(customer), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+}
+
 fn finished_job(condition: &str) -> Job {
     serde_json::from_value(json!({
         "apiVersion": "batch/v1",

@@ -11,7 +11,7 @@ pub mod tls;
 mod walk;
 
 pub use conn::Connector;
-pub use listing::detect_mode;
+pub use listing::{detect_mode, with_retries};
 pub use listing::{Kind, RemoteEntry};
 pub use pool::Pool;
 pub use source::{FtpsSource, SourceOptions};

@@ -171,6 +171,12 @@ impl Vsftpd {
             .expect("start vsftpd (run scripts/install-test-deps.sh)");
         self.child = Some(child);
         wait_for_port(self.port);
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            panic!(
+                "vsftpd exited at start ({status}); see {}",
+                self.log.display()
+            );
+        }
     }
 
     /// Kills vsftpd and every session process it forked, at once.
