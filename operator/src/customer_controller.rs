@@ -13,9 +13,13 @@ use crate::conditions;
 use crate::context::Context;
 use crate::crd::{BackupCustomer, BackupResource};
 use crate::error::{Error, Result};
+use crate::infisical;
 use crate::names::bucket_name_problem;
 use crate::render::bucket_of;
-use crate::render::{SECRET_KEY_S3_ACCESS_KEY_ID, SECRET_KEY_S3_SECRET_ACCESS_KEY};
+use crate::render::{
+    SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_S3_ACCESS_KEY_ID,
+    SECRET_KEY_S3_SECRET_ACCESS_KEY,
+};
 use crate::resource_controller::time_now;
 use crate::storage::{self, StorageState};
 use k8s_openapi::api::core::v1::Secret;
@@ -48,26 +52,7 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
     let generation = customer.metadata.generation;
     let bucket = bucket_of(&customer).map_err(|_| Error::NoNamespace(customer.name_any()))?;
     let storage = storage_state(&customer, &ctx, &ns, &bucket).await?;
-    let secrets: Check = match (
-        &customer.spec.secrets.secret_ref,
-        &customer.spec.secrets.infisical,
-    ) {
-        (Some(s), _) => Ok((
-            "SecretSourceConfigured",
-            format!("credentials from Secret {}", s.name),
-        )),
-        (None, Some(i)) => Ok((
-            "SecretSourceConfigured",
-            format!(
-                "credentials from Infisical project {} environment {} path {}",
-                i.project_id, i.environment, i.path
-            ),
-        )),
-        (None, None) => Err((
-            "NoSecretSource",
-            "no secret source; set secrets.secretRef or secrets.infisical".into(),
-        )),
-    };
+    let secrets = secrets_state(&customer, &ctx, &ns).await?;
     let t = time_now();
     for (type_, check) in [("StorageReady", &storage), ("SecretsReady", &secrets)] {
         let (ok, (reason, message)) = match check {
@@ -165,13 +150,7 @@ async fn storage_state(
             ),
         )));
     };
-    let key = |name: &str| {
-        secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(name))
-            .and_then(|v| String::from_utf8(v.0.clone()).ok())
-    };
+    let key = |name: &str| secret_value(&secret, name);
     let (Some(id), Some(key_secret)) = (
         key(SECRET_KEY_S3_ACCESS_KEY_ID),
         key(SECRET_KEY_S3_SECRET_ACCESS_KEY),
@@ -200,4 +179,60 @@ async fn storage_state(
         )),
         Err(e) => Err((e.reason(), e.to_string())),
     })
+}
+
+/// The secret source: a Secret is taken as configured (the job reads it); an Infisical machine
+/// identity must log in (only its own client id and secret are read, no customer secret).
+async fn secrets_state(customer: &BackupCustomer, ctx: &Context, ns: &str) -> Result<Check> {
+    let source = &customer.spec.secrets;
+    let infisical = match (&source.secret_ref, &source.infisical) {
+        (Some(s), _) => {
+            return Ok(Ok((
+                "SecretSourceConfigured",
+                format!("credentials from Secret {}", s.name),
+            )))
+        }
+        (None, Some(i)) => i,
+        (None, None) => {
+            return Ok(Err((
+                "NoSecretSource",
+                "no secret source; set secrets.secretRef or secrets.infisical".into(),
+            )))
+        }
+    };
+    let name = &infisical.identity_secret_ref.name;
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(secret) = secrets.get_opt(name).await? else {
+        return Ok(Err((
+            "IdentitySecretNotFound",
+            format!("Secret {name} does not exist in namespace {ns}"),
+        )));
+    };
+    let (Some(id), Some(key)) = (
+        secret_value(&secret, SECRET_KEY_CLIENT_ID),
+        secret_value(&secret, SECRET_KEY_CLIENT_SECRET),
+    ) else {
+        return Ok(Err((
+            "IdentityKeysMissing",
+            format!("Secret {name} lacks {SECRET_KEY_CLIENT_ID} or {SECRET_KEY_CLIENT_SECRET}"),
+        )));
+    };
+    Ok(match infisical::login(&infisical.site_url, &id, &key).await {
+        Ok(()) => Ok((
+            "LoginSucceeded",
+            format!(
+                "machine identity logged in to {}; credentials from project {} environment {} path {}",
+                infisical.site_url, infisical.project_id, infisical.environment, infisical.path
+            ),
+        )),
+        Err(e) => Err((e.reason(), e.to_string())),
+    })
+}
+
+fn secret_value(secret: &Secret, key: &str) -> Option<String> {
+    secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|v| String::from_utf8(v.0.clone()).ok())
 }

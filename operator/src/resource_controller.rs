@@ -59,6 +59,11 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     let plan = match plan(customer.as_ref(), &res) {
         Ok(plan) => plan,
         Err(not_ready) => {
+            if not_ready.reason == "CustomerNotReady" {
+                if let Some(customer) = &customer {
+                    suspend_cron_job(customer, &res, &ctx, &ns).await?;
+                }
+            }
             report_not_ready(&res, &ctx, not_ready).await?;
             return Ok(Action::requeue(Duration::from_secs(300)));
         }
@@ -177,6 +182,31 @@ fn plan<'a>(
             }
         })?;
     Ok((customer, schedule))
+}
+
+/// A customer that is not ready must not back up: its resource's CronJob is applied suspended
+/// (created suspended when it does not exist yet).
+async fn suspend_cron_job(
+    customer: &BackupCustomer,
+    res: &BackupResource,
+    ctx: &Context,
+    ns: &str,
+) -> Result<()> {
+    let Ok(mut desired) = render::render(customer, res, &ctx.settings) else {
+        return Ok(());
+    };
+    if let Some(spec) = desired.cron_job.spec.as_mut() {
+        spec.suspend = Some(true);
+    }
+    let cron_jobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), ns);
+    cron_jobs
+        .patch(
+            &desired.cron_job.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&desired.cron_job),
+        )
+        .await?;
+    Ok(())
 }
 
 async fn report_not_ready(res: &BackupResource, ctx: &Context, why: NotReady) -> Result<()> {

@@ -361,6 +361,181 @@ async fn a_customer_bucket_is_created_with_the_keys_from_its_secret() {
     server.await.expect("script");
 }
 
+/// The Infisical stand-in of the job's tests (it implements the documented login endpoint).
+struct InfisicalStandIn(std::process::Child, String);
+
+impl InfisicalStandIn {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let state = dir.join("state.json");
+        std::fs::write(
+            &state,
+            r#"{"clients": {"identity-id": "identity-secret"}, "projects": {}}"#,
+        )
+        .expect("state");
+        let port_file = dir.join("port");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../job/tests/fixtures/infisical_standin.py");
+        let child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&state)
+            .arg(&port_file)
+            .spawn()
+            .expect("python3");
+        for _ in 0..500 {
+            if let Some(port) = std::fs::read_to_string(&port_file)
+                .ok()
+                .and_then(|p| p.trim().parse::<u16>().ok())
+            {
+                return Self(child, format!("http://127.0.0.1:{port}"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the Infisical stand-in did not start");
+    }
+}
+
+impl Drop for InfisicalStandIn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn infisical_customer_reconcile(site: String, client_secret: &'static str) -> Value {
+    use base64::Engine as _;
+    let (ctx, mut api) = setup();
+    let mut customer = BackupCustomer::test();
+    customer.spec.secrets.secret_ref = None;
+    customer.spec.secrets.infisical = Some(unstoppable_operator::crd::InfisicalSource {
+        site_url: site,
+        project_id: "proj-1".into(),
+        environment: "prod".into(),
+        path: "/acme".into(),
+        identity_secret_ref: unstoppable_operator::crd::SecretRef {
+            name: "acme-identity".into(),
+        },
+    });
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let server = tokio::spawn(async move {
+        api.expect("GET", RESOURCES, StatusCode::OK, json!({"apiVersion": "unstoppable.dev/v1alpha1", "kind": "BackupResourceList", "metadata": {}, "items": []}))
+            .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/secrets/acme-identity",
+            StatusCode::OK,
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "acme-identity"},
+                   "data": {"clientId": b64("identity-id"), "clientSecret": b64(client_secret)}}),
+        )
+        .await;
+        let mut patch = None;
+        for _ in 0..2 {
+            let (request, _) = api
+                .0
+                .next_request()
+                .await
+                .map(|(r, s)| (r, Some(s)))
+                .unwrap_or_else(|| panic!("no request"));
+            let path = request.uri().path().to_string();
+            let bytes = request.into_body().collect_bytes().await.expect("body");
+            let body: Value = serde_json::from_slice(&bytes).expect("json");
+            assert!(
+                !String::from_utf8_lossy(&bytes).contains("identity-secret"),
+                "the client secret leaked into {path}"
+            );
+            if path.ends_with("/status") {
+                patch = Some(body);
+                break;
+            }
+            assert_eq!(body["reason"], "NotReady", "{body}");
+        }
+        patch.expect("status patch")
+    });
+    // The answers to the event and status requests are not needed: the test ends with the patch.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        customer_controller::reconcile(Arc::new(customer), ctx),
+    )
+    .await;
+    server.await.expect("script")
+}
+
+#[tokio::test]
+async fn an_infisical_identity_that_logs_in_makes_secrets_ready() {
+    let standin = InfisicalStandIn::start();
+    let patch = infisical_customer_reconcile(standin.1.clone(), "identity-secret").await;
+    let s = &patch["status"];
+    assert_eq!(
+        condition(s, "SecretsReady")["reason"],
+        "LoginSucceeded",
+        "{s}"
+    );
+    assert_eq!(condition(s, "SecretsReady")["status"], "True");
+}
+
+#[tokio::test]
+async fn an_infisical_identity_that_is_refused_keeps_the_customer_not_ready() {
+    let standin = InfisicalStandIn::start();
+    let patch = infisical_customer_reconcile(standin.1.clone(), "wrong-secret").await;
+    let s = &patch["status"];
+    assert_eq!(
+        condition(s, "SecretsReady")["reason"],
+        "InfisicalLoginFailed",
+        "{s}"
+    );
+    assert_eq!(condition(s, "Ready")["status"], "False");
+}
+
+#[tokio::test]
+async fn resources_of_a_customer_that_is_not_ready_are_suspended() {
+    let (ctx, mut api) = setup();
+    let mut customer = BackupCustomer::test();
+    let mut status = BackupCustomerStatus::default();
+    conditions::set(
+        &mut status.conditions,
+        "Ready",
+        false,
+        "NotReady",
+        "bucket denied",
+        Some(1),
+        resource_controller::time_now(),
+    );
+    customer.status = Some(status);
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(customer).expect("json"),
+        )
+        .await;
+        let cron = api
+            .expect("PATCH", "/apis/batch/v1/namespaces/backups/cronjobs/backup-www", StatusCode::OK, json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "backup-www"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {}}}}}))
+            .await;
+        assert_eq!(cron.body["spec"]["suspend"], true);
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        assert_eq!(
+            condition(&patch.body["status"], "Scheduled")["reason"],
+            "CustomerNotReady"
+        );
+        api.expect_event("CustomerNotReady").await;
+    });
+    resource_controller::reconcile(Arc::new(BackupResource::test()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+}
+
 fn finished_job(condition: &str) -> Job {
     serde_json::from_value(json!({
         "apiVersion": "batch/v1",
