@@ -11,9 +11,8 @@ use serde_json::json;
 
 use crate::conditions;
 use crate::context::Context;
-use crate::crd::{BackupCustomer, BackupResource};
+use crate::crd::{BackupCustomer, BackupResource, InfisicalSource};
 use crate::error::{Error, Result};
-use crate::infisical;
 use crate::names::bucket_name_problem;
 use crate::render::bucket_of;
 use crate::render::{
@@ -23,6 +22,8 @@ use crate::render::{
 use crate::resource_controller::time_now;
 use crate::storage::{self, StorageState};
 use k8s_openapi::api::core::v1::Secret;
+use unstoppable_contract::Secret as UnstoppableSecret;
+use unstoppable_infisical::Infisical;
 
 pub const CONTROLLER: &str = "backupcustomer";
 
@@ -51,8 +52,9 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
     let mut status = customer.status.clone().unwrap_or_default();
     let generation = customer.metadata.generation;
     let bucket = bucket_of(&customer).map_err(|_| Error::NoNamespace(customer.name_any()))?;
-    let storage = storage_state(&customer, &ctx, &ns, &bucket).await?;
-    let secrets = secrets_state(&customer, &ctx, &ns).await?;
+    let identity = infisical_identity(&customer, &ctx, &ns).await?;
+    let storage = storage_state(&customer, &ctx, &ns, &bucket, &identity).await?;
+    let secrets = secrets_state(&customer, &identity);
     let t = time_now();
     for (type_, check) in [("StorageReady", &storage), ("SecretsReady", &secrets)] {
         let (ok, (reason, message)) = match check {
@@ -121,12 +123,14 @@ pub fn error_policy(customer: Arc<BackupCustomer>, err: &Error, ctx: Arc<Context
 /// A condition's outcome: (reason, message), good or bad.
 type Check = std::result::Result<(&'static str, String), (&'static str, String)>;
 
-/// Checks the bucket name, then creates or verifies the bucket with the customer's S3 keys.
+/// Checks the bucket name, then creates or verifies the bucket with the customer's S3 keys (from
+/// its Secret, or read from Infisical with its machine identity).
 async fn storage_state(
     customer: &BackupCustomer,
     ctx: &Context,
     ns: &str,
     bucket: &str,
+    identity: &Identity,
 ) -> Result<Check> {
     if let Some(rule) = bucket_name_problem(bucket) {
         return Ok(Err((
@@ -134,37 +138,59 @@ async fn storage_state(
             format!("bucket name `{bucket}` {rule}; set coldStorage.bucket"),
         )));
     }
-    let Some(secret_ref) = &customer.spec.secrets.secret_ref else {
-        return Ok(Ok((
-            "NotChecked",
-            format!("bucket {bucket} is not checked: the operator reads S3 keys only from secrets.secretRef"),
-        )));
+    let keys = match (&customer.spec.secrets.secret_ref, identity) {
+        (Some(secret_ref), _) => {
+            let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+            match secrets.get_opt(&secret_ref.name).await? {
+                None => Err((
+                    "SecretNotFound",
+                    format!("Secret {} does not exist in namespace {ns}", secret_ref.name),
+                )),
+                Some(secret) => match (
+                    secret_value(&secret, SECRET_KEY_S3_ACCESS_KEY_ID),
+                    secret_value(&secret, SECRET_KEY_S3_SECRET_ACCESS_KEY),
+                ) {
+                    (Some(id), Some(key)) => Ok((id, key)),
+                    _ => Err((
+                        "S3KeysMissing",
+                        format!(
+                            "Secret {} lacks {SECRET_KEY_S3_ACCESS_KEY_ID} or {SECRET_KEY_S3_SECRET_ACCESS_KEY}",
+                            secret_ref.name
+                        ),
+                    )),
+                },
+            }
+        }
+        (None, Some(Ok((client, source)))) => {
+            match client.list(&source.project_id, &source.environment, &source.path).await {
+                Err(e) => Err((e.reason(), e.to_string())),
+                Ok(found) => match (
+                    found.get(SECRET_KEY_S3_ACCESS_KEY_ID),
+                    found.get(SECRET_KEY_S3_SECRET_ACCESS_KEY),
+                ) {
+                    (Some(id), Some(key)) => Ok((id.clone(), key.clone())),
+                    _ => Err((
+                        "S3KeysMissing",
+                        format!(
+                            "Infisical project {} environment {} path {} lacks {SECRET_KEY_S3_ACCESS_KEY_ID} or {SECRET_KEY_S3_SECRET_ACCESS_KEY}",
+                            source.project_id, source.environment, source.path
+                        ),
+                    )),
+                },
+            }
+        }
+        (None, Some(Err(problem))) => Err(problem.clone()),
+        (None, None) => Err((
+            "NoSecretSource",
+            "no S3 keys: the customer has no secret source".to_string(),
+        )),
     };
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let Some(secret) = secrets.get_opt(&secret_ref.name).await? else {
-        return Ok(Err((
-            "SecretNotFound",
-            format!(
-                "Secret {} does not exist in namespace {ns}",
-                secret_ref.name
-            ),
-        )));
-    };
-    let key = |name: &str| secret_value(&secret, name);
-    let (Some(id), Some(key_secret)) = (
-        key(SECRET_KEY_S3_ACCESS_KEY_ID),
-        key(SECRET_KEY_S3_SECRET_ACCESS_KEY),
-    ) else {
-        return Ok(Err((
-            "S3KeysMissing",
-            format!(
-                "Secret {} lacks {SECRET_KEY_S3_ACCESS_KEY_ID} or {SECRET_KEY_S3_SECRET_ACCESS_KEY}",
-                secret_ref.name
-            ),
-        )));
+    let (id, key) = match keys {
+        Ok(keys) => keys,
+        Err(problem) => return Ok(Err(problem)),
     };
     let cold = &customer.spec.cold_storage;
-    let client = storage::client(cold, &id, &key_secret);
+    let client = storage::client(cold, &id, &key);
     let lock = cold.object_lock.as_ref().map_or(String::new(), |l| {
         format!(" and Object Lock ({:?}, {} days)", l.mode, l.days)
     });
@@ -181,52 +207,71 @@ async fn storage_state(
     })
 }
 
-/// The secret source: a Secret is taken as configured (the job reads it); an Infisical machine
-/// identity must log in (only its own client id and secret are read, no customer secret).
-async fn secrets_state(customer: &BackupCustomer, ctx: &Context, ns: &str) -> Result<Check> {
+/// An Infisical customer's client, logged in with its machine identity, or why there is none.
+type Identity = Option<std::result::Result<(Infisical, InfisicalSource), (&'static str, String)>>;
+
+/// Reads the machine identity (only its client id and secret) and logs in.
+async fn infisical_identity(
+    customer: &BackupCustomer,
+    ctx: &Context,
+    ns: &str,
+) -> Result<Identity> {
     let source = &customer.spec.secrets;
-    let infisical = match (&source.secret_ref, &source.infisical) {
-        (Some(s), _) => {
-            return Ok(Ok((
-                "SecretSourceConfigured",
-                format!("credentials from Secret {}", s.name),
-            )))
-        }
-        (None, Some(i)) => i,
-        (None, None) => {
-            return Ok(Err((
-                "NoSecretSource",
-                "no secret source; set secrets.secretRef or secrets.infisical".into(),
-            )))
-        }
+    let Some(infisical) = source
+        .infisical
+        .as_ref()
+        .filter(|_| source.secret_ref.is_none())
+    else {
+        return Ok(None);
     };
     let name = &infisical.identity_secret_ref.name;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let Some(secret) = secrets.get_opt(name).await? else {
-        return Ok(Err((
+        return Ok(Some(Err((
             "IdentitySecretNotFound",
             format!("Secret {name} does not exist in namespace {ns}"),
-        )));
+        ))));
     };
     let (Some(id), Some(key)) = (
         secret_value(&secret, SECRET_KEY_CLIENT_ID),
         secret_value(&secret, SECRET_KEY_CLIENT_SECRET),
     ) else {
-        return Ok(Err((
+        return Ok(Some(Err((
             "IdentityKeysMissing",
             format!("Secret {name} lacks {SECRET_KEY_CLIENT_ID} or {SECRET_KEY_CLIENT_SECRET}"),
-        )));
+        ))));
     };
-    Ok(match infisical::login(&infisical.site_url, &id, &key).await {
-        Ok(()) => Ok((
+    let client = match Infisical::new(
+        &infisical.site_url,
+        UnstoppableSecret::new(id),
+        UnstoppableSecret::new(key),
+    ) {
+        Ok(client) => client,
+        Err(e) => return Ok(Some(Err((e.reason(), e.to_string())))),
+    };
+    Ok(Some(match client.login().await {
+        Ok(_) => Ok((client, infisical.clone())),
+        Err(e) => Err((e.reason(), e.to_string())),
+    }))
+}
+
+/// A Secret source is taken as configured (the job reads it); an Infisical identity must log in.
+fn secrets_state(customer: &BackupCustomer, identity: &Identity) -> Check {
+    match (&customer.spec.secrets.secret_ref, identity) {
+        (Some(s), _) => Ok(("SecretSourceConfigured", format!("credentials from Secret {}", s.name))),
+        (None, Some(Ok((_, i)))) => Ok((
             "LoginSucceeded",
             format!(
                 "machine identity logged in to {}; credentials from project {} environment {} path {}",
-                infisical.site_url, infisical.project_id, infisical.environment, infisical.path
+                i.site_url, i.project_id, i.environment, i.path
             ),
         )),
-        Err(e) => Err((e.reason(), e.to_string())),
-    })
+        (None, Some(Err(problem))) => Err(problem.clone()),
+        (None, None) => Err((
+            "NoSecretSource",
+            "no secret source; set secrets.secretRef or secrets.infisical".into(),
+        )),
+    }
 }
 
 fn secret_value(secret: &Secret, key: &str) -> Option<String> {

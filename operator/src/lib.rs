@@ -8,7 +8,6 @@ pub mod crd;
 pub mod customer_controller;
 pub mod error;
 pub mod fixtures;
-pub mod infisical;
 pub mod job_controller;
 pub mod metrics;
 pub mod names;

@@ -361,18 +361,26 @@ async fn a_customer_bucket_is_created_with_the_keys_from_its_secret() {
     server.await.expect("script");
 }
 
-/// The Infisical stand-in of the job's tests (it implements the documented login endpoint).
+fn s3_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name}: run the tests with scripts/test.sh"))
+}
+
+/// The Infisical stand-in of the job's tests (it implements the documented endpoints).
 struct InfisicalStandIn(std::process::Child, String);
 
 impl InfisicalStandIn {
+    /// Knows one identity, whose project holds the S3 keys of the test S3 server.
     fn start() -> Self {
         let dir = tempfile::tempdir().expect("tempdir").keep();
         let state = dir.join("state.json");
-        std::fs::write(
-            &state,
-            r#"{"clients": {"identity-id": "identity-secret"}, "projects": {}}"#,
-        )
-        .expect("state");
+        let body = json!({
+            "clients": {"identity-id": "identity-secret"},
+            "projects": {"proj-1": {"prod": {"/acme": {
+                "S3_ACCESS_KEY_ID": s3_var("UNSTOPPABLE_TEST_S3_ACCESS_KEY"),
+                "S3_SECRET_ACCESS_KEY": s3_var("UNSTOPPABLE_TEST_S3_SECRET_KEY"),
+            }}}},
+        });
+        std::fs::write(&state, body.to_string()).expect("state");
         let port_file = dir.join("port");
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../job/tests/fixtures/infisical_standin.py");
@@ -405,11 +413,21 @@ impl Drop for InfisicalStandIn {
     }
 }
 
-async fn infisical_customer_reconcile(site: String, client_secret: &'static str) -> Value {
+async fn infisical_customer_reconcile(
+    site: String,
+    client_secret: &'static str,
+) -> (Value, Vec<String>) {
     use base64::Engine as _;
     let (ctx, mut api) = setup();
     let mut customer = BackupCustomer::test();
     customer.spec.secrets.secret_ref = None;
+    customer.spec.cold_storage.endpoint = s3_var("UNSTOPPABLE_TEST_S3_ENDPOINT");
+    customer.spec.cold_storage.region = "us-east-1".into();
+    customer.spec.cold_storage.bucket = Some(format!(
+        "via-infisical-{}-{}",
+        std::process::id(),
+        client_secret.len()
+    ));
     customer.spec.secrets.infisical = Some(unstoppable_operator::crd::InfisicalSource {
         site_url: site,
         project_id: "proj-1".into(),
@@ -432,7 +450,8 @@ async fn infisical_customer_reconcile(site: String, client_secret: &'static str)
         )
         .await;
         let mut patch = None;
-        for _ in 0..2 {
+        let mut events = Vec::new();
+        for _ in 0..3 {
             let (request, _) = api
                 .0
                 .next_request()
@@ -450,9 +469,9 @@ async fn infisical_customer_reconcile(site: String, client_secret: &'static str)
                 patch = Some(body);
                 break;
             }
-            assert_eq!(body["reason"], "NotReady", "{body}");
+            events.push(body["reason"].as_str().unwrap_or_default().to_string());
         }
-        patch.expect("status patch")
+        (patch.expect("status patch"), events)
     });
     // The answers to the event and status requests are not needed: the test ends with the patch.
     let _ = tokio::time::timeout(
@@ -464,9 +483,10 @@ async fn infisical_customer_reconcile(site: String, client_secret: &'static str)
 }
 
 #[tokio::test]
-async fn an_infisical_identity_that_logs_in_makes_secrets_ready() {
+async fn an_infisical_identity_that_logs_in_makes_secrets_ready_and_its_s3_keys_create_the_bucket()
+{
     let standin = InfisicalStandIn::start();
-    let patch = infisical_customer_reconcile(standin.1.clone(), "identity-secret").await;
+    let (patch, events) = infisical_customer_reconcile(standin.1.clone(), "identity-secret").await;
     let s = &patch["status"];
     assert_eq!(
         condition(s, "SecretsReady")["reason"],
@@ -474,19 +494,32 @@ async fn an_infisical_identity_that_logs_in_makes_secrets_ready() {
         "{s}"
     );
     assert_eq!(condition(s, "SecretsReady")["status"], "True");
+    assert_eq!(
+        condition(s, "StorageReady")["reason"],
+        "BucketCreated",
+        "{s}"
+    );
+    assert_eq!(condition(s, "Ready")["status"], "True");
+    assert_eq!(events, vec!["BucketCreated".to_string()]);
 }
 
 #[tokio::test]
 async fn an_infisical_identity_that_is_refused_keeps_the_customer_not_ready() {
     let standin = InfisicalStandIn::start();
-    let patch = infisical_customer_reconcile(standin.1.clone(), "wrong-secret").await;
+    let (patch, events) = infisical_customer_reconcile(standin.1.clone(), "wrong-secret").await;
     let s = &patch["status"];
     assert_eq!(
         condition(s, "SecretsReady")["reason"],
         "InfisicalLoginFailed",
         "{s}"
     );
+    assert_eq!(
+        condition(s, "StorageReady")["reason"],
+        "InfisicalLoginFailed",
+        "{s}"
+    );
     assert_eq!(condition(s, "Ready")["status"], "False");
+    assert_eq!(events, vec!["NotReady".to_string()]);
 }
 
 #[tokio::test]

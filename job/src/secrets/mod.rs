@@ -1,15 +1,13 @@
 //! Credentials at run time: when `infisical.*` is configured, every credential the configuration
 //! does not already hold (from the file or the environment) is read from Infisical.
 
-mod infisical;
-
 use std::collections::HashMap;
 
 use serde_json::Value;
 use unstoppable_contract::InfisicalConfig;
 
 use crate::config::{deserialize_at, get_path, set_path, ConfigError};
-pub use infisical::{Infisical, SecretsError};
+pub use unstoppable_infisical::{Infisical, SecretsError};
 
 /// Which configuration key each Infisical secret fills, and when that key is needed.
 fn wanted(cfg: &InfisicalConfig, value: &Value) -> Vec<(&'static str, String, bool)> {
@@ -83,7 +81,11 @@ pub async fn fill_from_infisical(
     if !missing {
         return Ok(());
     }
-    let client = Infisical::new(cfg)?;
+    let client = Infisical::new(
+        &cfg.site_url,
+        cfg.client_id.clone(),
+        cfg.client_secret.clone(),
+    )?;
     let secrets = client
         .list(&cfg.project_id, &cfg.environment, &cfg.secret_path)
         .await?;

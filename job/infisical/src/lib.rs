@@ -1,5 +1,7 @@
 //! A thin client of Infisical's documented REST API: universal-auth login and listing the secrets
-//! of one folder (v4). The token is kept for the run; a 401 triggers one fresh login.
+//! of one folder (v4). The token is kept for the client's life; a 401 triggers one fresh login.
+//! Shared by the job (reads the run's credentials) and the operator (checks an identity, reads a
+//! customer's S3 keys for its bucket).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -7,7 +9,7 @@ use std::time::Duration;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 use tokio::sync::Mutex;
-use unstoppable_contract::{InfisicalConfig, Secret};
+use unstoppable_contract::Secret;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
@@ -70,10 +72,13 @@ struct ApiError {
 }
 
 impl Infisical {
-    pub fn new(cfg: &InfisicalConfig) -> Result<Self, SecretsError> {
-        let base = Url::parse(cfg.site_url.trim_end_matches('/')).map_err(|e| {
-            SecretsError::Protocol(format!("infisical.site_url `{}`: {e}", cfg.site_url))
-        })?;
+    pub fn new(
+        site_url: &str,
+        client_id: Secret,
+        client_secret: Secret,
+    ) -> Result<Self, SecretsError> {
+        let base = Url::parse(site_url.trim_end_matches('/'))
+            .map_err(|e| SecretsError::Protocol(format!("infisical.site_url `{site_url}`: {e}")))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -81,8 +86,8 @@ impl Infisical {
         Ok(Self {
             http,
             base,
-            client_id: cfg.client_id.clone(),
-            client_secret: cfg.client_secret.clone(),
+            client_id,
+            client_secret,
             token: Mutex::new(None),
         })
     }
@@ -103,7 +108,8 @@ impl Infisical {
         }
     }
 
-    async fn login(&self) -> Result<Secret, SecretsError> {
+    /// Logs in now (also to check that the identity works).
+    pub async fn login(&self) -> Result<Secret, SecretsError> {
         let body = serde_json::json!({
             "clientId": self.client_id.expose(),
             "clientSecret": self.client_secret.expose(),
@@ -210,4 +216,18 @@ fn message(body: &[u8]) -> String {
     serde_json::from_slice::<ApiError>(body)
         .map(|e| e.message)
         .unwrap_or_default()
+}
+
+impl SecretsError {
+    /// A condition reason for the operator.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Unreachable { .. } => "InfisicalUnreachable",
+            Self::Login(_) => "InfisicalLoginFailed",
+            Self::Denied { .. } => "InfisicalAccessDenied",
+            Self::NotFound { .. } => "InfisicalNotFound",
+            Self::Missing { .. } => "InfisicalSecretMissing",
+            Self::Protocol(_) => "InfisicalError",
+        }
+    }
 }
