@@ -473,13 +473,69 @@ async fn infisical_customer_reconcile(
         }
         (patch.expect("status patch"), events)
     });
+    // Everything the operator logs meanwhile is captured: no secret may appear in it.
+    let logs = LogBuffer::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(logs.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    tracing::info!("capturing the operator's log");
     // The answers to the event and status requests are not needed: the test ends with the patch.
     let _ = tokio::time::timeout(
         std::time::Duration::from_secs(20),
         customer_controller::reconcile(Arc::new(customer), ctx),
     )
     .await;
-    server.await.expect("script")
+    let result = server.await.expect("script");
+    let text = logs.text();
+    assert!(
+        text.contains("capturing the operator's log"),
+        "the log capture does not work"
+    );
+    for secret in [
+        "identity-secret",
+        "wrong-secret",
+        &s3_var("UNSTOPPABLE_TEST_S3_SECRET_KEY"),
+    ] {
+        assert!(
+            !text.contains(secret),
+            "a secret appears in the operator's log"
+        );
+    }
+    result
+}
+
+/// A shared in-memory log sink.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        self.0
+            .lock()
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut b) = self.0.lock() {
+            b.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 #[tokio::test]
