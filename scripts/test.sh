@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+export UNSTOPPABLE_TEST_PURE_FTPD_DIR=${UNSTOPPABLE_TEST_PURE_FTPD_DIR:-$HOME/.cache/unstoppable-test/pure-ftpd}
 scripts/install-test-deps.sh
 scripts/install-helm-tools.sh
 

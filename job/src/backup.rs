@@ -4,22 +4,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustic_core::{BackupOptions, ParentOptions, SnapshotOptions};
+use rustic_core::{BackupOptions, ParentOptions, SnapshotOptions, StringList};
 use tokio::runtime::Runtime;
-use unstoppable_contract::{FtpsConfig, JobConfig, RunSummary};
+use unstoppable_contract::{reason, FtpsConfig, JobConfig, RunResult, RunSummary};
 
 use crate::config::ConfigError;
 use crate::error::Error;
 use crate::ftps::tls::{client_config, Trust};
 use crate::ftps::{with_retries, Connector, FtpsSource, Pool, SourceOptions, SourceStats};
+use crate::lock;
 use crate::progress;
-use crate::repo::{self, repo_err, SnapshotPermit};
+use crate::repo::{self, repo_err, SnapshotHold};
 
-impl SnapshotPermit for SourceStats {
-    fn refusal(&self) -> Option<String> {
-        self.failure()
-    }
-}
+/// The tag of snapshots that lack paths the run could not read (restic's convention for
+/// "snapshot created, but some source data could not be read").
+pub const INCOMPLETE_TAG: &str = "incomplete";
 
 /// The connection pool for a configured server.
 pub fn pool_for(ftps: &FtpsConfig) -> Result<Arc<Pool>, Error> {
@@ -40,12 +39,14 @@ pub fn pool_for(ftps: &FtpsConfig) -> Result<Arc<Pool>, Error> {
     Ok(Pool::new(connector, ftps.max_connections))
 }
 
-/// Backs up the configured FTPS directory. On success the summary names the new snapshot; on any
-/// source failure no snapshot is written and the first failure is returned.
+/// Backs up the configured FTPS directory. The summary names the new snapshot: complete, or
+/// tagged `incomplete` (result `incomplete`) when some paths could not be read. A failure of the
+/// whole run (server, TLS, login, repository) writes no snapshot and is returned.
 pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
     let ftps = cfg.ftps.as_ref().ok_or_else(|| {
         ConfigError::new("ftps.host", "is missing; a backup needs the ftps.* keys")
     })?;
+    let _lock = lock::acquire(&cfg.repository.hot_dir)?;
     let stats = Arc::new(SourceStats::default());
     let pool = pool_for(ftps)?;
     // Connect, log in and learn the listing mode before touching the repository: a wrong
@@ -55,7 +56,8 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
     }))?;
     tracing::info!(?mode, host = %ftps.host, path = %ftps.path, "connected");
 
-    let backends = repo::gated(&repo::backends(cfg)?, stats.clone());
+    let hold = SnapshotHold::new();
+    let backends = repo::gated(&repo::backends(cfg)?, hold.clone());
     let repo = repo::open(cfg, &backends, true)?
         .to_indexed_ids()
         .map_err(repo_err("reading the repository index"))?;
@@ -88,16 +90,65 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
     reporter.abort();
     rt.block_on(pool.close());
 
-    let snap = match (result, stats.failure()) {
-        (_, Some(failure)) => return Err(Error::Run(failure)),
-        (Err(e), None) => return Err(repo_err("writing the backup")(e)),
-        (Ok(snap), None) => snap,
-    };
+    let failures = &stats.failures;
+    if let Some(fatal) = failures.fatal_message() {
+        hold.discard();
+        return Err(Error::Run(fatal));
+    }
+    let mut snap = result.map_err(|e| {
+        hold.discard();
+        repo_err("writing the backup")(e)
+    })?;
     let s = snap.summary.clone().unwrap_or_default();
-    tracing::info!(snapshot = %snap.id, "backup finished");
+    // rustic's archiver leaves out, with only a log line, any file it could not store. Every
+    // file handed to it must be in the snapshot or be one we know was dropped.
+    let handed = SourceStats::get(&stats.files_listed);
+    let accounted = s.total_files_processed + SourceStats::get(&stats.files_dropped);
+    if accounted < handed {
+        failures.path(
+            &ftps.path,
+            format!(
+                "{} listed files are missing from the snapshot for a reason the run could not tell",
+                handed - accounted
+            ),
+        );
+    }
+    failures.log_total();
+    let complete = failures.failed_count() == 0;
+    if complete {
+        hold.release().map_err(repo_err("writing the snapshot"))?;
+    } else {
+        hold.discard();
+        let tag = INCOMPLETE_TAG
+            .parse::<StringList>()
+            .map_err(|e| Error::Repository(format!("tagging the snapshot: {e}")))?;
+        snap.add_tags(vec![tag]);
+        repo.save_snapshots(vec![snap.clone()])
+            .map_err(repo_err("writing the incomplete snapshot"))?;
+    }
+    let id = hold
+        .written()
+        .map(|id| id.to_hex().to_string())
+        .unwrap_or_else(|| snap.id.to_string());
+    let failed = failures.failed_count();
+    let first = failures.first_paths();
+    if complete {
+        tracing::info!(snapshot = %id, "backup finished");
+    } else {
+        tracing::warn!(
+            snapshot = %id,
+            "backup finished incomplete: {failed} paths could not be read; the snapshot is tagged `{INCOMPLETE_TAG}`"
+        );
+    }
     Ok(RunSummary {
-        success: true,
-        snapshot_id: Some(snap.id.to_string()),
+        success: complete,
+        result: Some(if complete {
+            RunResult::Success
+        } else {
+            RunResult::Incomplete
+        }),
+        reason: (!complete).then(|| reason::PATHS_UNREADABLE.to_string()),
+        snapshot_id: Some(id),
         files_new: s.files_new,
         files_changed: s.files_changed,
         files_unmodified: s.files_unmodified,
@@ -106,6 +157,15 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
         bytes_downloaded: SourceStats::get(&stats.bytes_downloaded),
         files_downloaded: SourceStats::get(&stats.files_downloaded),
         bytes_added: s.data_added_packed,
+        files_vanished: failures.vanished_count(),
+        failed_paths: failed,
+        error: first.first().map(|f| {
+            format!(
+                "{failed} paths could not be read (first: `{}`: {}); the snapshot has everything else and is tagged `{INCOMPLETE_TAG}`",
+                f.path, f.reason
+            )
+        }),
+        failures: first,
         ..Default::default()
     })
 }

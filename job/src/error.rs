@@ -1,4 +1,4 @@
-use unstoppable_contract::exit_code;
+use unstoppable_contract::{exit_code, reason};
 
 use crate::config::ConfigError;
 use crate::ftps::FtpsError;
@@ -15,6 +15,9 @@ pub enum Error {
     Run(String),
     #[error("{0}")]
     Repository(String),
+    /// Another run holds the repository's lock.
+    #[error("{0}")]
+    Locked(String),
     #[error("{0}")]
     Restore(String),
 }
@@ -24,6 +27,17 @@ impl Error {
         match self {
             Self::Config(_) => exit_code::BAD_CONFIG,
             _ => exit_code::RUN_FAILED,
+        }
+    }
+
+    /// The summary's `reason` code.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Config(_) => reason::BAD_CONFIG,
+            Self::Source(_) | Self::Run(_) => reason::SOURCE_FAILED,
+            Self::Repository(_) => reason::REPOSITORY_FAILED,
+            Self::Locked(_) => reason::REPOSITORY_LOCKED,
+            Self::Restore(_) => reason::COMMAND_FAILED,
         }
     }
 }

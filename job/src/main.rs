@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use unstoppable_contract::{exit_code, JobConfig, RunSummary};
+use unstoppable_contract::{exit_code, reason, JobConfig, RunResult, RunSummary};
 use unstoppable_job::summary::{emit, RunClock};
 use unstoppable_job::{backup, config, maintenance, restore, secrets, Error};
 
@@ -96,6 +96,8 @@ fn run(cli: Cli) -> Result<(), i32> {
                 .unwrap_or("/dev/termination-log")
                 .to_string();
             let summary = RunSummary {
+                result: Some(RunResult::Failed),
+                reason: Some(reason::SECRETS_FAILED.to_string()),
                 error: Some(e.to_string()),
                 ..Default::default()
             };
@@ -143,11 +145,16 @@ fn finish(
     result: Result<RunSummary, Error>,
 ) -> Result<(), i32> {
     let (summary, code) = match result {
+        Ok(summary) if summary.result() == RunResult::Incomplete => {
+            (summary, exit_code::INCOMPLETE)
+        }
         Ok(summary) => (summary, exit_code::SUCCESS),
         Err(err) => {
             eprintln!("error: {err}");
             let summary = RunSummary {
                 success: false,
+                result: Some(RunResult::Failed),
+                reason: Some(err.reason().to_string()),
                 error: Some(err.to_string()),
                 ..Default::default()
             };
@@ -178,11 +185,20 @@ fn load_env_file(path: Option<&std::path::Path>) -> Result<(), i32> {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+    // rustic_core logs a warning for every file it leaves out; the job reports those itself
+    // (one line per path up to a limit, then the count), so only rustic's errors are shown
+    // unless RUST_LOG names rustic_core itself.
+    let from_env = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "info,rustic_core=warn,opendal=warn,rustic_backend=warn,libunftp=warn",
+            "info,opendal=warn,rustic_backend=warn,libunftp=warn,suppaftp=error",
         )
     });
+    if !from_env.contains("rustic_core") {
+        if let Ok(directive) = "rustic_core=error".parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -36,6 +36,8 @@ pub fn snapshots(cfg: &JobConfig) -> Result<RunSummary, Error> {
 
 /// Checks the repository's structure, and with `read_data` every pack's content.
 pub fn check(cfg: &JobConfig, read_data: bool) -> Result<RunSummary, Error> {
+    // A backup writing beside the check would show up as packs missing from the index.
+    let _lock = crate::lock::acquire(&cfg.repository.hot_dir)?;
     let backends = repo::backends(cfg)?;
     let repo = repo::open(cfg, &backends, false)?;
     let results = repo

@@ -11,7 +11,7 @@ pub use config::{
     ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, RepositoryConfig, S3Config, Secret,
     CONFIG_KEYS,
 };
-pub use summary::{RunSummary, SUMMARY_MAX_BYTES};
+pub use summary::{FailedPath, RunResult, RunSummary, SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS};
 
 /// Process exit codes of `unstoppable-job`.
 pub mod exit_code {
@@ -21,4 +21,25 @@ pub mod exit_code {
     pub const RUN_FAILED: i32 = 1;
     /// The configuration is invalid; nothing was attempted.
     pub const BAD_CONFIG: i32 = 2;
+    /// A snapshot was written, tagged `incomplete`, but some paths could not be read (restic's
+    /// "snapshot created, but some source data could not be read").
+    pub const INCOMPLETE: i32 = 3;
+}
+
+/// Values of [`RunSummary::reason`]: why a run did not succeed, short and stable.
+pub mod reason {
+    /// Some paths could not be read; the snapshot is tagged `incomplete` (exit code 3).
+    pub const PATHS_UNREADABLE: &str = "PathsUnreadable";
+    /// Another run of the same repository holds the hot directory's lock.
+    pub const REPOSITORY_LOCKED: &str = "RepositoryLocked";
+    /// The FTPS server could not be used (connection, TLS, login, server gone).
+    pub const SOURCE_FAILED: &str = "SourceFailed";
+    /// The repository (hot directory or the S3 bucket) could not be read or written.
+    pub const REPOSITORY_FAILED: &str = "RepositoryFailed";
+    /// Credentials could not be fetched (Infisical).
+    pub const SECRETS_FAILED: &str = "SecretsFailed";
+    /// The configuration is invalid.
+    pub const BAD_CONFIG: &str = "BadConfig";
+    /// A restore or check failed.
+    pub const COMMAND_FAILED: &str = "CommandFailed";
 }

@@ -3,6 +3,40 @@ use serde::{Deserialize, Serialize};
 /// Kubernetes truncates a termination message beyond 4096 bytes; a summary never exceeds it.
 pub const SUMMARY_MAX_BYTES: usize = 4096;
 
+/// How a run ended, as the operator reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RunResult {
+    /// Everything was read and stored.
+    Success,
+    /// A snapshot was written, tagged `incomplete`, but some paths could not be read (exit code 3).
+    Incomplete,
+    /// Nothing was stored (exit codes 1 and 2).
+    #[default]
+    Failed,
+}
+
+impl RunResult {
+    /// The label value of the run metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Incomplete => "incomplete",
+            Self::Failed => "failure",
+        }
+    }
+}
+
+/// One path the run could not read, and why.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedPath {
+    pub path: String,
+    pub reason: String,
+}
+
+/// Failed paths listed by name in a summary; the rest are only counted.
+pub const SUMMARY_MAX_FAILED_PATHS: usize = 5;
+
 /// What one run of the job did. Written as JSON to the termination log and as the last line on
 /// stdout, so the operator can read it without talking to the job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -10,7 +44,15 @@ pub const SUMMARY_MAX_BYTES: usize = 4096;
 pub struct RunSummary {
     /// `backup`, `restore`, `check`, ...
     pub command: String,
+    /// True only when everything was read and stored (`result` is `success`).
     pub success: bool,
+    /// Absent in summaries of older jobs: then derived from `success`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RunResult>,
+    /// A short, stable code for why the run did not succeed (e.g. `RepositoryLocked`,
+    /// `SourceFailed`, `RepositoryFailed`, `PathsUnreadable`), for conditions and alerts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// Id of the snapshot written (backup) or read (restore).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot_id: Option<String>,
@@ -30,31 +72,73 @@ pub struct RunSummary {
     pub files_downloaded: u64,
     /// Bytes the repository grew by (after deduplication and compression).
     pub bytes_added: u64,
+    /// Files that disappeared from the server between listing and download (not a failure).
+    #[serde(default)]
+    pub files_vanished: u64,
+    /// Paths (files or directories) that could not be read; the snapshot lacks them.
+    #[serde(default)]
+    pub failed_paths: u64,
+    /// The first few of them, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<FailedPath>,
     /// One line a person can act on, when the run failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl RunSummary {
-    /// Compact JSON that fits the termination log: an overlong error message is shortened, never
+    /// How the run ended; summaries without `result` are read by their `success` flag.
+    pub fn result(&self) -> RunResult {
+        self.result.unwrap_or(if self.success {
+            RunResult::Success
+        } else {
+            RunResult::Failed
+        })
+    }
+
+    /// Compact JSON that fits the termination log. What gives way, in order: long failure
+    /// reasons and paths, then listed failures beyond the first, then the error message; never
     /// the counters.
     pub fn to_json_line(&self) -> String {
-        let line = serde_json::to_string(self).unwrap_or_default();
-        if line.len() <= SUMMARY_MAX_BYTES {
-            return line;
-        }
         let mut shortened = self.clone();
-        if let Some(err) = &self.error {
-            let excess = line.len() - SUMMARY_MAX_BYTES + 3;
-            let keep = err.len().saturating_sub(excess);
-            let mut cut = keep;
-            while cut > 0 && !err.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            shortened.error = Some(format!("{}...", &err[..cut]));
+        shortened.failures.truncate(SUMMARY_MAX_FAILED_PATHS);
+        for f in &mut shortened.failures {
+            f.path = cut(&f.path, 300);
+            f.reason = cut(&f.reason, 200);
         }
-        serde_json::to_string(&shortened).unwrap_or_default()
+        loop {
+            let line = serde_json::to_string(&shortened).unwrap_or_default();
+            if line.len() <= SUMMARY_MAX_BYTES {
+                return line;
+            }
+            if shortened.failures.len() > 1 {
+                shortened.failures.pop();
+                continue;
+            }
+            let excess = line.len() - SUMMARY_MAX_BYTES;
+            match &shortened.error {
+                Some(err) if !err.is_empty() => {
+                    shortened.error = Some(cut(err, err.len().saturating_sub(excess + 3)));
+                }
+                _ if !shortened.failures.is_empty() => {
+                    shortened.failures.clear();
+                }
+                _ => return line,
+            }
+        }
     }
+}
+
+/// `text` shortened to at most `max` bytes (plus `...`) on a character boundary.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while end > 0 && !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
 }
 
 #[cfg(test)]
@@ -72,6 +156,40 @@ mod tests {
         assert!(line.len() <= SUMMARY_MAX_BYTES, "{} bytes", line.len());
         let back: RunSummary = serde_json::from_str(&line).expect("valid JSON");
         assert!(back.error.expect("error kept").ends_with("..."));
+    }
+
+    #[test]
+    fn many_long_failed_paths_still_fit_and_keep_the_counters() {
+        let summary = RunSummary {
+            command: "backup".into(),
+            result: Some(RunResult::Incomplete),
+            failed_paths: 4102,
+            failures: (0..50)
+                .map(|i| FailedPath {
+                    path: format!("{i}/{}", "ü".repeat(400)),
+                    reason: "553 Prohibited file name ".repeat(40),
+                })
+                .collect(),
+            error: Some("x".repeat(3000)),
+            ..Default::default()
+        };
+        let line = summary.to_json_line();
+        assert!(line.len() <= SUMMARY_MAX_BYTES, "{} bytes", line.len());
+        let back: RunSummary = serde_json::from_str(&line).expect("valid JSON");
+        assert_eq!(back.failed_paths, 4102);
+        assert_eq!(back.result(), RunResult::Incomplete);
+        assert!(!back.failures.is_empty(), "the first failure is kept");
+        assert!(back.failures[0].path.starts_with("0/"));
+    }
+
+    #[test]
+    fn summaries_of_older_jobs_read_their_result_from_success() {
+        let old: RunSummary = serde_json::from_str(
+            r#"{"command":"backup","success":true,"startTime":"","endTime":"","durationSeconds":1,"filesNew":0,"filesChanged":0,"filesUnmodified":0,"dirs":0,"bytesListed":0,"bytesDownloaded":0,"filesDownloaded":0,"bytesAdded":0}"#,
+        )
+        .expect("old summary");
+        assert_eq!(old.result(), RunResult::Success);
+        assert_eq!(RunSummary::default().result(), RunResult::Failed);
     }
 
     #[test]

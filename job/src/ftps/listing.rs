@@ -8,7 +8,8 @@ use jiff::Timestamp;
 use suppaftp::list::ListParser;
 
 use super::pool::Pool;
-use super::FtpsError;
+use super::stats::SourceStats;
+use super::{completeness, datacmd, FtpsError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
@@ -193,76 +194,122 @@ pub async fn detect_mode(pool: &Arc<Pool>) -> Result<ListingMode, FtpsError> {
     })
 }
 
-/// Lists one directory completely (with exact file times), sorted by name.
+/// One directory's entries, sorted by name. `caveat` says why the listing cannot be trusted as
+/// complete (truncated by the server, inconsistent); its entries are real but may not be all.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub entries: Vec<RemoteEntry>,
+    pub caveat: Option<String>,
+}
+
+/// Lists one directory (with exact file times). Files that vanish or cannot be dated are left out
+/// and recorded in `stats`; an error means the directory itself could not be listed.
 pub async fn list_dir(
     pool: &Arc<Pool>,
     mode: ListingMode,
     dir: &str,
     retries: u32,
-) -> Result<Vec<RemoteEntry>, FtpsError> {
-    let mut entries = with_retries(retries, || list_once(pool, mode, dir)).await?;
+    stats: &SourceStats,
+) -> Result<Listing, FtpsError> {
+    let mut listing = with_retries(retries, || list_once(pool, mode, dir)).await?;
     if mode == ListingMode::ListAndMdtm {
         // One MDTM round trip per file: run them over all pooled connections at once.
         let width = pool.max_connections();
-        entries = stream::iter(entries.into_iter().map(|mut entry| async move {
-            if entry.kind == Kind::File {
+        let dated: Vec<Option<RemoteEntry>> =
+            stream::iter(listing.entries.into_iter().map(|mut entry| async move {
+                if entry.kind != Kind::File {
+                    return Ok(Some(entry));
+                }
                 let path = join(dir, &entry.name);
-                entry.mtime = Some(with_retries(retries, || mdtm_once(pool, &path)).await?);
-            }
-            Ok::<_, FtpsError>(entry)
-        }))
-        .buffered(width)
-        .try_collect()
-        .await?;
+                match with_retries(retries, || mdtm_once(pool, &path)).await {
+                    Ok(time) => {
+                        entry.mtime = Some(time);
+                        Ok(Some(entry))
+                    }
+                    Err(err) if err.affects_one_path() => {
+                        if err.may_mean_missing() && vanished(pool, mode, &path).await {
+                            stats.failures.vanished(&path);
+                        } else {
+                            stats.failures.path(&path, err.to_string());
+                        }
+                        Ok(None)
+                    }
+                    Err(err) => Err(err),
+                }
+            }))
+            .buffered(width)
+            .try_collect()
+            .await?;
+        listing.entries = dated.into_iter().flatten().collect();
     }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(entries)
+    listing.entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(listing)
 }
 
-async fn list_once(
-    pool: &Arc<Pool>,
-    mode: ListingMode,
-    dir: &str,
-) -> Result<Vec<RemoteEntry>, FtpsError> {
+/// Whether `path` is gone: a fresh listing of its directory no longer names it. When that
+/// cannot be told, it is not gone (the caller then reports the original failure).
+pub async fn vanished(pool: &Arc<Pool>, mode: ListingMode, path: &str) -> bool {
+    let (dir, name) = match path.rsplit_once('/') {
+        Some(("", name)) => ("/", name),
+        Some((dir, name)) => (dir, name),
+        None => return false,
+    };
+    match list_once(pool, mode, dir).await {
+        Ok(listing) => listing.caveat.is_none() && !listing.entries.iter().any(|e| e.name == name),
+        Err(_) => false,
+    }
+}
+
+async fn list_once(pool: &Arc<Pool>, mode: ListingMode, dir: &str) -> Result<Listing, FtpsError> {
     let err = |detail: String| FtpsError::Listing {
         path: dir.to_string(),
         detail,
     };
     let mut lease = pool.get().await?;
     let timeout = pool.connector().timeout();
-    let lines = tokio::time::timeout(timeout, async {
+    let raw = tokio::time::timeout(timeout, async {
         match mode {
-            ListingMode::Mlsd => lease
-                .ftp()
-                .mlsd(Some(dir))
+            ListingMode::Mlsd => datacmd::listing(lease.ftp(), &format!("MLSD {dir}"))
                 .await
-                .map_err(|e| err(e.to_string())),
+                .map_err(|e| FtpsError::from_ftp(e, "MLSD", dir, err)),
             ListingMode::ListAndMdtm => {
                 // LIST's argument is globbed and option-parsed by many servers: change into the
                 // directory and list it without a name instead.
-                lease.ftp().cwd(dir).await.map_err(|e| err(e.to_string()))?;
                 lease
                     .ftp()
-                    .list(Some("-a"))
+                    .cwd(dir)
                     .await
-                    .map_err(|e| err(e.to_string()))
+                    .map_err(|e| FtpsError::from_ftp(e, "CWD", dir, err))?;
+                datacmd::listing(lease.ftp(), "LIST -a")
+                    .await
+                    .map_err(|e| FtpsError::from_ftp(e, "LIST", dir, err))
             }
         }
     })
     .await
-    .map_err(|_| err(format!("no answer within {timeout:?}")))??;
-    lease.release();
+    .unwrap_or_else(|_| Err(err(format!("no answer within {timeout:?}"))));
+    lease.settle(&raw);
+    let raw = raw?;
     let parse = match mode {
         ListingMode::Mlsd => parse_mlsd_line,
         ListingMode::ListAndMdtm => parse_list_line,
     };
-    let mut entries = Vec::with_capacity(lines.len());
-    for line in &lines {
+    let mut entries = Vec::with_capacity(raw.lines.len());
+    for line in &raw.lines {
         if let Some(entry) = parse(line).map_err(err)? {
             entries.push(entry);
         }
     }
-    Ok(entries)
+    let counted = raw
+        .lines
+        .iter()
+        .filter(|l| !l.starts_with("total "))
+        .count();
+    let caveat = completeness::caveat(dir, &raw.reply, counted).or_else(|| {
+        completeness::duplicate(&entries)
+            .map(|name| format!("the listing of `{dir}` is inconsistent: it names {name:?} twice"))
+    });
+    Ok(Listing { entries, caveat })
 }
 
 async fn mdtm_once(pool: &Arc<Pool>, path: &str) -> Result<Timestamp, FtpsError> {
@@ -274,9 +321,10 @@ async fn mdtm_once(pool: &Arc<Pool>, path: &str) -> Result<Timestamp, FtpsError>
     let timeout = pool.connector().timeout();
     let time = tokio::time::timeout(timeout, lease.ftp().mdtm(path))
         .await
-        .map_err(|_| err(format!("no answer within {timeout:?}")))?
-        .map_err(|e| err(e.to_string()))?;
-    lease.release();
+        .map_err(|_| err(format!("no answer within {timeout:?}")))
+        .and_then(|r| r.map_err(|e| FtpsError::from_ftp(e, "MDTM", path, err)));
+    lease.settle(&time);
+    let time = time?;
     Timestamp::from_second(time.and_utc().timestamp()).map_err(|e| err(e.to_string()))
 }
 

@@ -80,6 +80,14 @@ impl Lease {
             .expect("lease holds a connection until released")
     }
 
+    /// Hands the connection back when the server answered (a success or a refusal: the
+    /// connection is in step), closes it after anything else.
+    pub fn settle<T>(self, result: &Result<T, FtpsError>) {
+        if matches!(result, Ok(_) | Err(FtpsError::Refused { .. })) {
+            self.release();
+        }
+    }
+
     pub fn release(mut self) {
         if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.idle.lock()) {
             idle.push(conn);

@@ -12,7 +12,7 @@ use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use super::listing::with_retries;
+use super::listing::{vanished, with_retries, ListingMode};
 use super::pool::Pool;
 use super::stats::SourceStats;
 use super::FtpsError;
@@ -24,6 +24,7 @@ const QUEUE: usize = 8;
 pub struct DownloadCtx {
     pub rt: Handle,
     pub pool: Arc<Pool>,
+    pub mode: ListingMode,
     pub retries: u32,
     pub stats: Arc<SourceStats>,
 }
@@ -56,10 +57,11 @@ impl ReadSourceOpen for FtpsOpen {
     type Reader = FtpsReader;
 
     fn open(self) -> RusticResult<FtpsReader> {
-        if let Some(failure) = self.ctx.stats.failure() {
+        if self.ctx.stats.failures.is_fatal() {
             // The run is lost already; don't download more.
+            SourceStats::add(&self.ctx.stats.files_dropped, 1);
             return Err(source_error(format!(
-                "not downloading `{}`: {failure}",
+                "not downloading `{}`: the run failed",
                 self.abs
             )));
         }
@@ -71,7 +73,17 @@ impl ReadSourceOpen for FtpsOpen {
             let msg = match result {
                 Ok(()) => Ok(Msg::Done),
                 Err(err) => {
-                    ctx.stats.fail(err.to_string());
+                    // The archiver leaves a file whose reader fails out of the snapshot.
+                    SourceStats::add(&ctx.stats.files_dropped, 1);
+                    if !err.affects_one_path() {
+                        ctx.stats.failures.fatal(err.to_string());
+                    } else if err.may_mean_missing()
+                        && vanished(&ctx.pool, ctx.mode, &self.abs).await
+                    {
+                        ctx.stats.failures.vanished(&self.abs);
+                    } else {
+                        ctx.stats.failures.path(&self.abs, err.to_string());
+                    }
                     Err(err.to_string())
                 }
             };
@@ -149,10 +161,18 @@ async fn transfer(
             .await
             .map_err(|e| err(format!("REST {rest}: {e}")))?;
     }
-    let mut stream = tokio::time::timeout(timeout, lease.ftp().retr_as_stream(path))
+    let stream = tokio::time::timeout(timeout, lease.ftp().retr_as_stream(path))
         .await
-        .map_err(|_| err(format!("RETR: no answer within {timeout:?}")))?
-        .map_err(|e| err(format!("RETR refused: {e}")))?;
+        .map_err(|_| err(format!("RETR: no answer within {timeout:?}")))
+        .and_then(|r| {
+            r.map_err(|e| FtpsError::from_ftp(e, "RETR", path, |d| err(format!("RETR: {d}"))))
+        });
+    // A refused RETR leaves the connection in step: keep it for the next file.
+    if let Err(e @ FtpsError::Refused { .. }) = stream {
+        lease.release();
+        return Err(e);
+    }
+    let mut stream = stream?;
     let mut buf = BytesMut::with_capacity(CHUNK);
     loop {
         if buf.capacity() - buf.len() < CHUNK / 4 {
@@ -167,9 +187,10 @@ async fn transfer(
         }
         done += n as u64;
         if done > size {
-            return Err(err(format!(
-                "file grew during transfer (listed {size} bytes); it changed while being backed up"
-            )));
+            return Err(FtpsError::Changed {
+                path: path.to_string(),
+                detail: format!("it grew beyond the {size} bytes listed"),
+            });
         }
         SourceStats::add(&ctx.stats.bytes_downloaded, n as u64);
         // Hand over full chunks only: fewer wake-ups of the archiver thread.
@@ -185,11 +206,17 @@ async fn transfer(
     tokio::time::timeout(timeout, stream.finish())
         .await
         .map_err(|_| err(format!("no transfer-complete reply within {timeout:?}")))?
-        .map_err(|e| err(format!("transfer not confirmed: {e}")))?;
+        .map_err(|e| {
+            FtpsError::from_ftp(e, "RETR", path, |d| {
+                err(format!("transfer not confirmed: {d}"))
+            })
+        })?;
     if done != size {
-        return Err(err(format!(
-            "got {done} of {size} bytes (short read, or the file shrank during transfer)"
-        )));
+        // The server confirmed the transfer: the file is shorter now than when it was listed.
+        return Err(FtpsError::Changed {
+            path: path.to_string(),
+            detail: format!("it has {done} of the {size} bytes listed"),
+        });
     }
     lease.release();
     Ok(())

@@ -57,6 +57,7 @@ impl FtpsSource {
             downloads: Arc::new(DownloadCtx {
                 rt,
                 pool,
+                mode,
                 retries: opts.retries,
                 stats,
             }),

@@ -10,7 +10,7 @@ use globset::GlobSet;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::listing::{join, list_dir, Kind, ListingMode, RemoteEntry};
+use super::listing::{join, list_dir, vanished, Kind, Listing, ListingMode, RemoteEntry};
 use super::pool::Pool;
 use super::stats::SourceStats;
 use super::FtpsError;
@@ -52,7 +52,7 @@ pub struct Walk {
 type Sender = mpsc::Sender<Result<WalkItem, FtpsError>>;
 
 /// Aborts a prefetch when the traversal no longer needs it (after a failure).
-struct Prefetch(JoinHandle<Result<Vec<RemoteEntry>, FtpsError>>);
+struct Prefetch(JoinHandle<Result<Listing, FtpsError>>);
 
 impl Drop for Prefetch {
     fn drop(&mut self) {
@@ -61,20 +61,35 @@ impl Drop for Prefetch {
 }
 
 impl Walk {
-    /// Sends every entry below `root`, then closes the channel. A failure is recorded in the stats
-    /// and sent as the last item.
+    /// Sends every readable entry below `root`, then closes the channel. Paths that cannot be
+    /// read are recorded in the stats and left out; a failure of the whole run is recorded as
+    /// fatal and sent as the last item.
     pub async fn run(self: Arc<Self>, root: String, tx: Sender) {
-        let result = match list_dir(&self.pool, self.mode, &root, self.retries).await {
-            Ok(entries) => {
+        // Without the root there is nothing meaningful to snapshot: any failure is fatal.
+        let result = match self.list(&root).await {
+            Ok(listing) => {
+                self.note_caveat(&root, &listing);
                 self.clone()
-                    .visit(String::new(), root, entries, tx.clone())
+                    .visit(String::new(), root, listing.entries, tx.clone())
                     .await
             }
             Err(err) => Err(err),
         };
         if let Err(err) = result {
-            self.stats.fail(err.to_string());
+            self.stats.failures.fatal(err.to_string());
             let _ = tx.send(Err(err)).await;
+        }
+    }
+
+    async fn list(&self, dir: &str) -> Result<Listing, FtpsError> {
+        list_dir(&self.pool, self.mode, dir, self.retries, &self.stats).await
+    }
+
+    /// A listing that may not be whole: its entries are backed up, the directory counts as not
+    /// fully read.
+    fn note_caveat(&self, dir: &str, listing: &Listing) {
+        if let Some(caveat) = &listing.caveat {
+            self.stats.failures.path(dir, caveat.clone());
         }
     }
 
@@ -98,14 +113,12 @@ impl Walk {
                 if entry.kind == Kind::Dir && !self.filter.skip_dir(&rel_of(&entry.name)) {
                     let walk = self.clone();
                     let abs = join(&abs_dir, &entry.name);
-                    let handle = tokio::spawn(async move {
-                        list_dir(&walk.pool, walk.mode, &abs, walk.retries).await
-                    });
+                    let handle = tokio::spawn(async move { walk.list(&abs).await });
                     prefetch.insert(entry.name.clone(), Prefetch(handle));
                 }
             }
             for entry in entries {
-                if self.stats.has_failed() {
+                if self.stats.failures.is_fatal() {
                     return Ok(());
                 }
                 let rel = rel_of(&entry.name);
@@ -114,6 +127,29 @@ impl Walk {
                     Kind::Dir => {
                         let Some(mut pending) = prefetch.remove(&entry.name) else {
                             continue;
+                        };
+                        let listed = (&mut pending.0).await.map_err(|e| FtpsError::Listing {
+                            path: abs.clone(),
+                            detail: format!("listing task failed: {e}"),
+                        })?;
+                        let children = match listed {
+                            Ok(listing) => {
+                                self.note_caveat(&abs, &listing);
+                                listing.entries
+                            }
+                            Err(err) if err.affects_one_path() => {
+                                // The directory is left out of the snapshot entirely: an empty
+                                // directory would claim its content was empty.
+                                if err.may_mean_missing()
+                                    && vanished(&self.pool, self.mode, &abs).await
+                                {
+                                    self.stats.failures.vanished(&abs);
+                                } else {
+                                    self.stats.failures.path(&abs, err.to_string());
+                                }
+                                continue;
+                            }
+                            Err(err) => return Err(err),
                         };
                         SourceStats::add(&self.stats.dirs_listed, 1);
                         let item = WalkItem {
@@ -124,11 +160,6 @@ impl Walk {
                         if tx.send(Ok(item)).await.is_err() {
                             return Ok(());
                         }
-                        let children =
-                            (&mut pending.0).await.map_err(|e| FtpsError::Listing {
-                                path: abs.clone(),
-                                detail: format!("listing task failed: {e}"),
-                            })??;
                         self.clone().visit(rel, abs, children, tx.clone()).await?;
                     }
                     Kind::File | Kind::Symlink(_) => {

@@ -1,35 +1,97 @@
-//! A back-end wrapper that refuses to write a snapshot once the run has failed.
+//! A back-end wrapper that holds back snapshot files until the run decides what to write.
 //!
-//! rustic_core's archiver logs source errors and goes on, then saves the snapshot. Our promise is
-//! the opposite: a run with any failed file writes no snapshot. Packs and index files written
-//! before the refusal are harmless (unreferenced data that the next run reuses or prune removes).
+//! rustic_core's archiver writes the snapshot as its last step, whatever the source reported.
+//! Our promise: a run that failed writes no snapshot, and a run that could not read everything
+//! writes one tagged `incomplete`, never an untagged one. So snapshot files are held while the
+//! archiver runs; afterwards the run releases them (complete) or discards them (failed, or
+//! rewritten with the tag). Packs, trees and index files pass straight through: unreferenced,
+//! they are harmless, and the next run reuses them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use rustic_core::{
-    BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend,
-};
+use rustic_core::{BytesList, FileType, Id, ReadBackend, RusticResult, WriteBackend};
 
-/// Answers whether the run may still produce a snapshot.
-pub trait SnapshotPermit: Send + Sync + 'static {
-    /// `Some(reason)` when it may not.
-    fn refusal(&self) -> Option<String>;
+struct Held {
+    be: Arc<dyn WriteBackend>,
+    id: Id,
+    cacheable: bool,
+    content: BytesList,
 }
 
-#[derive(Debug)]
-pub struct SnapshotGate<P> {
-    inner: Arc<dyn WriteBackend>,
-    permit: Arc<P>,
+#[derive(Default)]
+struct HoldState {
+    released: bool,
+    held: Vec<Held>,
+    written: Option<Id>,
 }
 
-impl<P: SnapshotPermit> SnapshotGate<P> {
-    pub fn wrap(inner: Arc<dyn WriteBackend>, permit: Arc<P>) -> Arc<dyn WriteBackend> {
-        Arc::new(Self { inner, permit })
+/// Shared by the gates of the hot and the cold part.
+#[derive(Default)]
+pub struct SnapshotHold {
+    state: Mutex<HoldState>,
+}
+
+impl std::fmt::Debug for SnapshotHold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SnapshotHold")
     }
 }
 
-impl<P: SnapshotPermit> ReadBackend for SnapshotGate<P> {
+impl SnapshotHold {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Writes the held snapshot files; later ones pass straight through.
+    pub fn release(&self) -> RusticResult<()> {
+        let held = match self.state.lock() {
+            Ok(mut state) => {
+                state.released = true;
+                std::mem::take(&mut state.held)
+            }
+            Err(_) => Vec::new(),
+        };
+        for h in held {
+            h.be.write_bytes(FileType::Snapshot, &h.id, h.cacheable, h.content)?;
+            self.note_written(h.id);
+        }
+        Ok(())
+    }
+
+    /// Drops the held snapshot files; later ones pass straight through.
+    pub fn discard(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.released = true;
+            state.held.clear();
+        }
+    }
+
+    /// The id of the last snapshot file written.
+    pub fn written(&self) -> Option<Id> {
+        self.state.lock().ok().and_then(|s| s.written)
+    }
+
+    fn note_written(&self, id: Id) {
+        if let Ok(mut state) = self.state.lock() {
+            state.written = Some(id);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct SnapshotGate {
+    inner: Arc<dyn WriteBackend>,
+    hold: Arc<SnapshotHold>,
+}
+
+impl SnapshotGate {
+    pub fn wrap(inner: Arc<dyn WriteBackend>, hold: Arc<SnapshotHold>) -> Arc<dyn WriteBackend> {
+        Arc::new(Self { inner, hold })
+    }
+}
+
+impl ReadBackend for SnapshotGate {
     fn location(&self) -> String {
         self.inner.location()
     }
@@ -63,7 +125,7 @@ impl<P: SnapshotPermit> ReadBackend for SnapshotGate<P> {
     }
 }
 
-impl<P: SnapshotPermit> WriteBackend for SnapshotGate<P> {
+impl WriteBackend for SnapshotGate {
     fn create(&self) -> RusticResult<()> {
         self.inner.create()
     }
@@ -75,13 +137,20 @@ impl<P: SnapshotPermit> WriteBackend for SnapshotGate<P> {
         content: BytesList,
     ) -> RusticResult<()> {
         if tpe == FileType::Snapshot {
-            if let Some(reason) = self.permit.refusal() {
-                return Err(RusticError::new(
-                    ErrorKind::InputOutput,
-                    "snapshot not written because the run failed: {reason}",
-                )
-                .attach_context("reason", reason));
+            if let Ok(mut state) = self.hold.state.lock() {
+                if !state.released {
+                    state.held.push(Held {
+                        be: self.inner.clone(),
+                        id: *id,
+                        cacheable,
+                        content,
+                    });
+                    return Ok(());
+                }
             }
+            self.inner.write_bytes(tpe, id, cacheable, content)?;
+            self.hold.note_written(*id);
+            return Ok(());
         }
         self.inner.write_bytes(tpe, id, cacheable, content)
     }

@@ -13,7 +13,7 @@ use rustic_core::{
 };
 use unstoppable_contract::JobConfig;
 
-pub use gate::{SnapshotGate, SnapshotPermit};
+pub use gate::{SnapshotGate, SnapshotHold};
 
 use crate::error::Error;
 
@@ -65,16 +65,11 @@ pub fn backends(cfg: &JobConfig) -> Result<RepositoryBackends, Error> {
         .map_err(|e| Error::Repository(format!("setting up storage: {}", e.display_log())))
 }
 
-/// The same back-ends, refusing to write a snapshot while `permit` says no.
-pub fn gated<P: SnapshotPermit>(
-    backends: &RepositoryBackends,
-    permit: Arc<P>,
-) -> RepositoryBackends {
+/// The same back-ends, holding snapshot files back until `hold` releases them.
+pub fn gated(backends: &RepositoryBackends, hold: Arc<SnapshotHold>) -> RepositoryBackends {
     RepositoryBackends::new(
-        SnapshotGate::wrap(backends.repository(), permit.clone()),
-        backends
-            .repo_hot()
-            .map(|hot| SnapshotGate::wrap(hot, permit)),
+        SnapshotGate::wrap(backends.repository(), hold.clone()),
+        backends.repo_hot().map(|hot| SnapshotGate::wrap(hot, hold)),
     )
 }
 

@@ -94,6 +94,19 @@ impl JobEnv {
         self
     }
 
+    /// Points the job at a test FTPS server on `port`, backing up `path`.
+    pub fn ftps(&mut self, port: u16, path: &str) -> &mut Self {
+        self.set("UNSTOPPABLE_FTPS_HOST", "127.0.0.1")
+            .set("UNSTOPPABLE_FTPS_PORT", &port.to_string())
+            .set("UNSTOPPABLE_FTPS_USERNAME", servers::FTP_USER)
+            .set("UNSTOPPABLE_FTPS_PASSWORD", servers::FTP_PASSWORD)
+            .set("UNSTOPPABLE_FTPS_PATH", path)
+            .set(
+                "UNSTOPPABLE_FTPS_CA_FILE",
+                &servers::tls().ca.display().to_string(),
+            )
+    }
+
     pub fn cold_dir(&mut self, dir: &Path) -> &mut Self {
         self.set(
             "UNSTOPPABLE_REPOSITORY_COLD_DIR",
@@ -132,6 +145,33 @@ impl JobEnv {
         let run = self.run(&["check", "--read-data"]);
         run.assert_ok();
     }
+}
+
+/// Runs restic, an independent implementation of the repository format.
+pub fn restic(env: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    Command::new("restic")
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("restic (run scripts/install-test-deps.sh)")
+}
+
+/// `restic check --read-data` of a local (cold) repository must pass.
+pub fn restic_check(repo: &Path) {
+    let cache = repo.with_extension("restic-cache");
+    let out = restic(
+        &[
+            ("RESTIC_PASSWORD", "test-repository-password"),
+            ("RESTIC_CACHE_DIR", &cache.display().to_string()),
+        ],
+        &["-r", &repo.display().to_string(), "check", "--read-data"],
+    );
+    assert!(
+        out.status.success(),
+        "restic check: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Asserts that `restored` equals `expected` in every path, byte and file mtime.

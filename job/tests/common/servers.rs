@@ -1,5 +1,5 @@
-//! Real FTPS servers for the tests: vsftpd (LIST + MDTM, TLS session reuse required) and
-//! pyftpdlib (MLSD).
+//! Real FTPS servers for the tests: vsftpd (LIST + MDTM, TLS session reuse required),
+//! pyftpdlib (MLSD) and pure-ftpd (MLSD, capped listings, prohibited names).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -238,6 +238,11 @@ pub struct Pyftpd {
 impl Pyftpd {
     /// Serves `root` (which appears as `/`).
     pub fn start(root: &Path) -> Self {
+        Self::start_with(root, None)
+    }
+
+    /// Like `start`; a file named `vanish` is deleted when a client asks to download it.
+    pub fn start_with(root: &Path, vanish: Option<&str>) -> Self {
         let tls = tls();
         let port = free_port();
         let (pasv_min, pasv_max) = passive_range();
@@ -253,6 +258,7 @@ impl Pyftpd {
             .arg(FTP_PASSWORD)
             .arg(pasv_min.to_string())
             .arg(pasv_max.to_string())
+            .args(vanish)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -272,5 +278,153 @@ impl Drop for Pyftpd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// pure-ftpd (Debian's package, unpacked by `scripts/install-test-deps.sh`, not installed: it
+/// conflicts with vsftpd) with TLS required, a virtual user chrooted to `root/data`, and a
+/// listing cap of `max_entries` (`-L`): larger directories are cut, which it says only in the
+/// text of its `226` reply.
+pub struct PureFtpd {
+    child: Option<Child>,
+    pub port: u16,
+    pub root: PathBuf,
+    dir: TestDir,
+    max_entries: usize,
+}
+
+impl PureFtpd {
+    pub fn start(max_entries: usize) -> Self {
+        ensure_ftp_user();
+        let dir = TestDir::new();
+        let root = dir.join("root");
+        std::fs::create_dir_all(root.join("data")).expect("ftp root");
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            root,
+            dir,
+            max_entries,
+        };
+        server.write_user_db();
+        server.spawn();
+        server
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn bin(name: &str) -> PathBuf {
+        let base = std::env::var("UNSTOPPABLE_TEST_PURE_FTPD_DIR").unwrap_or_else(|_| {
+            panic!("UNSTOPPABLE_TEST_PURE_FTPD_DIR is not set: run the tests with scripts/test.sh")
+        });
+        Path::new(&base).join(name)
+    }
+
+    fn id(flag: &str) -> String {
+        let out = Command::new("id")
+            .args([flag, FTP_USER])
+            .output()
+            .expect("id");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn write_user_db(&self) {
+        let passwd = self.dir.join("pureftpd.passwd");
+        let mut child = Command::new(Self::bin("usr/bin/pure-pw"))
+            .args([
+                "useradd",
+                FTP_USER,
+                "-u",
+                &Self::id("-u"),
+                "-g",
+                &Self::id("-g"),
+            ])
+            .arg("-d")
+            .arg(self.data())
+            .arg("-f")
+            .arg(&passwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("pure-pw");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{FTP_PASSWORD}\n{FTP_PASSWORD}\n").as_bytes())
+            .expect("password");
+        assert!(child.wait().expect("pure-pw").success(), "pure-pw useradd");
+        let ok = Command::new(Self::bin("usr/bin/pure-pw"))
+            .arg("mkdb")
+            .arg(self.dir.join("pureftpd.pdb"))
+            .arg("-f")
+            .arg(&passwd)
+            .status()
+            .expect("pure-pw mkdb")
+            .success();
+        assert!(ok, "pure-pw mkdb");
+    }
+
+    fn spawn(&mut self) {
+        let tls = tls();
+        // pure-ftpd reads the key and the certificate from one file.
+        let pem = self.dir.join("pure-ftpd.pem");
+        let mut both = std::fs::read(&tls.key).expect("key");
+        both.extend(std::fs::read(&tls.cert).expect("cert"));
+        std::fs::write(&pem, both).expect("pem");
+        let (pasv_min, pasv_max) = passive_range();
+        let child = Command::new(Self::bin("usr/sbin/pure-ftpd"))
+            .arg("-S")
+            .arg(format!("127.0.0.1,{}", self.port))
+            .arg("-l")
+            .arg(format!(
+                "puredb:{}",
+                self.dir.join("pureftpd.pdb").display()
+            ))
+            .args(["-Y", "2", "-E", "-H", "-A"])
+            .arg("-2")
+            .arg(&pem)
+            .arg("-p")
+            .arg(format!("{pasv_min}:{pasv_max}"))
+            .arg("-L")
+            .arg(format!("{}:50", self.max_entries))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start pure-ftpd (run scripts/install-test-deps.sh)");
+        self.child = Some(child);
+        wait_for_port(self.port);
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+            panic!("pure-ftpd exited at start ({status})");
+        }
+    }
+
+    /// Starts it again on the same port with another listing cap.
+    pub fn restart(&mut self, max_entries: usize) {
+        self.kill();
+        self.max_entries = max_entries;
+        self.spawn();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Sessions run in forked processes that carry the listening port on their command
+            // line only through the parent: kill the whole set by the unique pem path.
+            let pem = self.dir.join("pure-ftpd.pem");
+            let _ = Command::new("pkill")
+                .args(["-KILL", "-f", &pem.display().to_string()])
+                .status();
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PureFtpd {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
