@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::metrics::ResourceLabels;
 use crate::resource_controller::patch_status;
 use crate::results::{interpret, ANNOTATION_RESOURCE};
+use unstoppable_contract::{RunResult, RunSummary};
 
 pub const CONTROLLER: &str = "job";
 
@@ -74,7 +75,7 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         &labels,
         finished_secs,
         outcome.summary.as_ref(),
-        outcome.success,
+        outcome.result,
         !already,
     );
     if already {
@@ -118,6 +119,34 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         );
         patch_status(&ctx, &res, &status).await?;
         ctx.event(&res, false, "BackupSucceeded", message).await;
+    } else if outcome.result == RunResult::Incomplete {
+        let s = outcome.summary.clone().unwrap_or_default();
+        let reason = format!(
+            "snapshot {} is incomplete: {}",
+            s.snapshot_id.as_deref().unwrap_or("?"),
+            incomplete_text(&s)
+        );
+        status.last_failure = Some(LastFailure {
+            time: outcome.finished.clone(),
+            reason: reason.clone(),
+        });
+        conditions::set(
+            &mut status.conditions,
+            "LastBackupSucceeded",
+            false,
+            "BackupIncomplete",
+            &reason,
+            generation,
+            outcome.finished.clone(),
+        );
+        patch_status(&ctx, &res, &status).await?;
+        ctx.event(
+            &res,
+            true,
+            "BackupIncomplete",
+            format!("job {}: {reason}", job.name_any()),
+        )
+        .await;
     } else {
         let reason = outcome
             .reason
@@ -146,6 +175,22 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         .await;
     }
     Ok(Action::await_change())
+}
+
+/// "N paths could not be read: `a` (why), `b` (why), ..." from an incomplete run's summary.
+pub fn incomplete_text(s: &RunSummary) -> String {
+    let first: Vec<String> = s
+        .failures
+        .iter()
+        .take(3)
+        .map(|f| format!("`{}` ({})", f.path, f.reason))
+        .collect();
+    let count = s.failed_paths.max(s.failures.len() as u64);
+    if first.is_empty() {
+        format!("{count} paths could not be read")
+    } else {
+        format!("{count} paths could not be read: {}", first.join(", "))
+    }
 }
 
 pub fn error_policy(job: Arc<Job>, err: &Error, ctx: Arc<Context>) -> Action {

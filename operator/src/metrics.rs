@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
-use unstoppable_contract::RunSummary;
+use unstoppable_contract::{RunResult, RunSummary};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResourceLabels {
@@ -48,6 +48,7 @@ pub struct Metrics {
     pub last_success: Family<ResourceLabels, FloatGauge>,
     pub last_run: Family<ResourceLabels, FloatGauge>,
     pub last_run_success: Family<ResourceLabels, Gauge>,
+    pub last_failed_paths: Family<ResourceLabels, Gauge>,
     pub expected_interval: Family<ResourceLabels, Gauge>,
     pub created: Family<ResourceLabels, Gauge>,
     pub runs: Family<RunLabels, Counter>,
@@ -58,7 +59,7 @@ pub struct Metrics {
     pub reconcile_errors: Family<ControllerLabels, Counter>,
 }
 
-pub const RESULTS: [&str; 2] = ["success", "failure"];
+pub const RESULTS: [RunResult; 3] = [RunResult::Success, RunResult::Incomplete, RunResult::Failed];
 const FILE_KINDS: [&str; 3] = ["new", "changed", "unmodified"];
 
 impl Default for Metrics {
@@ -68,6 +69,7 @@ impl Default for Metrics {
             last_success: Family::default(),
             last_run: Family::default(),
             last_run_success: Family::default(),
+            last_failed_paths: Family::default(),
             expected_interval: Family::default(),
             created: Family::default(),
             runs: Family::default(),
@@ -93,8 +95,13 @@ impl Default for Metrics {
         );
         r.register(
             "unstoppable_backup_last_run_success",
-            "1 when the last backup run of a resource succeeded, 0 when it failed",
+            "1 when the last backup run of a resource succeeded completely, 0 when it failed or was incomplete",
             m.last_run_success.clone(),
+        );
+        r.register(
+            "unstoppable_backup_last_failed_paths",
+            "Paths the last backup run of a resource could not read (its snapshot is tagged incomplete); 0 after a complete or a failed run",
+            m.last_failed_paths.clone(),
         );
         r.register_with_unit(
             "unstoppable_backup_expected_interval",
@@ -110,7 +117,7 @@ impl Default for Metrics {
         );
         r.register(
             "unstoppable_backup_runs",
-            "Backup runs of a resource by result",
+            "Backup runs of a resource by result (success, incomplete, failure)",
             m.runs.clone(),
         );
         r.register_with_unit(
@@ -175,16 +182,26 @@ impl Metrics {
         l: &ResourceLabels,
         finished: f64,
         summary: Option<&RunSummary>,
-        success: bool,
+        result: RunResult,
         count: bool,
     ) {
+        let success = result == RunResult::Success;
         self.last_run.get_or_create(l).set(finished);
         self.last_run_success
             .get_or_create(l)
             .set(i64::from(success));
+        let failed_paths = match (result, summary) {
+            (RunResult::Incomplete, Some(s)) => {
+                i64::try_from(s.failed_paths.max(1)).unwrap_or(i64::MAX)
+            }
+            // An incomplete run that left no summary still lacks at least one path.
+            (RunResult::Incomplete, None) => 1,
+            _ => 0,
+        };
+        self.last_failed_paths.get_or_create(l).set(failed_paths);
         if count {
             self.runs
-                .get_or_create(&run_labels(l, if success { "success" } else { "failure" }))
+                .get_or_create(&run_labels(l, result.as_str()))
                 .inc();
         }
         if success {
@@ -231,12 +248,13 @@ impl Metrics {
         self.last_success.remove(l);
         self.last_run.remove(l);
         self.last_run_success.remove(l);
+        self.last_failed_paths.remove(l);
         self.expected_interval.remove(l);
         self.created.remove(l);
         self.last_duration.remove(l);
         self.last_added.remove(l);
         for result in RESULTS {
-            self.runs.remove(&run_labels(l, result));
+            self.runs.remove(&run_labels(l, result.as_str()));
         }
         for kind in FILE_KINDS {
             self.last_files.remove(&file_labels(l, kind));
@@ -318,8 +336,32 @@ mod tests {
             ..Default::default()
         };
         m.expected_interval.get_or_create(&labels("www")).set(86400);
-        m.record_run(&labels("www"), 1_700_000_000.0, Some(&summary), true, true);
-        m.record_run(&labels("db"), 1_700_000_100.0, None, false, true);
+        m.record_run(
+            &labels("www"),
+            1_700_000_000.0,
+            Some(&summary),
+            RunResult::Success,
+            true,
+        );
+        m.record_run(
+            &labels("db"),
+            1_700_000_100.0,
+            None,
+            RunResult::Failed,
+            true,
+        );
+        let incomplete = RunSummary {
+            result: Some(RunResult::Incomplete),
+            failed_paths: 7,
+            ..Default::default()
+        };
+        m.record_run(
+            &labels("ftp"),
+            1_700_000_200.0,
+            Some(&incomplete),
+            RunResult::Incomplete,
+            true,
+        );
         let text = m.encode();
         for needle in [
             r#"unstoppable_backup_last_success_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 1700000000.0"#,
@@ -329,6 +371,10 @@ mod tests {
             r#"unstoppable_backup_last_added_bytes{namespace="ns",customer="acme",resource="www"} 4096"#,
             r#"unstoppable_backup_last_files{namespace="ns",customer="acme",resource="www",kind="new"} 3"#,
             r#"unstoppable_backup_expected_interval_seconds{namespace="ns",customer="acme",resource="www"} 86400"#,
+            r#"unstoppable_backup_runs_total{namespace="ns",customer="acme",resource="ftp",result="incomplete"} 1"#,
+            r#"unstoppable_backup_last_failed_paths{namespace="ns",customer="acme",resource="ftp"} 7"#,
+            r#"unstoppable_backup_last_run_success{namespace="ns",customer="acme",resource="ftp"} 0"#,
+            r#"unstoppable_backup_last_failed_paths{namespace="ns",customer="acme",resource="www"} 0"#,
         ] {
             assert!(text.contains(needle), "missing {needle}\n{text}");
         }
@@ -336,5 +382,6 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains(r#"resource="db""#), "{text}");
         assert!(text.contains(r#"resource="www""#));
+        assert!(!text.contains(r#"resource="ftp""#), "{text}");
     }
 }

@@ -242,9 +242,14 @@ pub fn render(
                 "spec": {
                     "backoffLimit": settings.backoff_limit,
                     "activeDeadlineSeconds": resource.spec.deadline_seconds.unwrap_or(settings.default_deadline_seconds),
+                    // A bad configuration fails the same way again; an incomplete run already wrote
+                    // its snapshot, and a retry would only write another one lacking the same paths.
                     "podFailurePolicy": {"rules": [{
                         "action": "FailJob",
-                        "onExitCodes": {"containerName": "backup", "operator": "In", "values": [unstoppable_contract::exit_code::BAD_CONFIG]},
+                        "onExitCodes": {"containerName": "backup", "operator": "In", "values": [
+                            unstoppable_contract::exit_code::BAD_CONFIG,
+                            unstoppable_contract::exit_code::INCOMPLETE,
+                        ]},
                     }]},
                     "template": {
                         "metadata": {"labels": labels},
@@ -491,7 +496,10 @@ mod tests {
         assert_eq!(job.active_deadline_seconds, Some(900));
         let rule = &job.pod_failure_policy.as_ref().expect("policy").rules[0];
         assert_eq!(rule.action, "FailJob");
-        assert_eq!(rule.on_exit_codes.as_ref().expect("codes").values, vec![2]);
+        assert_eq!(
+            rule.on_exit_codes.as_ref().expect("codes").values,
+            vec![2, 3]
+        );
         assert_eq!(d.cron_job.metadata.name.as_deref(), Some("backup-www"));
         assert_eq!(d.cron_job.metadata.namespace.as_deref(), Some("backups"));
     }

@@ -3,7 +3,7 @@
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use unstoppable_contract::RunSummary;
+use unstoppable_contract::{RunResult, RunSummary};
 
 /// The annotations our Jobs carry (from the CronJob's job template) to name their resource
 /// exactly (label values may be shortened).
@@ -12,6 +12,8 @@ pub const ANNOTATION_CUSTOMER: &str = "unstoppable.dev/customer-name";
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    pub result: RunResult,
+    /// The run stored everything (`result` is `Success`).
     pub success: bool,
     pub finished: Time,
     pub started: Option<Time>,
@@ -55,7 +57,14 @@ pub fn interpret(job: &Job, pods: &[Pod]) -> Option<Outcome> {
         .as_ref()
         .and_then(|t| t.message.as_deref())
         .and_then(|m| serde_json::from_str::<RunSummary>(m.trim()).ok());
-    let success = complete && summary.as_ref().is_none_or(|s| s.success);
+    // The job's own word wins; a Job that failed without one failed.
+    let result = match (&summary, complete) {
+        (Some(s), _) if s.result() == RunResult::Incomplete => RunResult::Incomplete,
+        (Some(s), true) => s.result(),
+        (None, true) => RunResult::Success,
+        (_, false) => RunResult::Failed,
+    };
+    let success = result == RunResult::Success;
 
     let reason = if success {
         None
@@ -91,6 +100,7 @@ pub fn interpret(job: &Job, pods: &[Pod]) -> Option<Outcome> {
         )
     };
     Some(Outcome {
+        result,
         success,
         finished,
         started: status.start_time.clone(),
@@ -154,6 +164,29 @@ mod tests {
         assert_eq!(o.summary, Some(summary));
         assert_eq!(o.finished.0.to_string(), "2026-01-10T03:05:00Z");
         assert_eq!(o.reason, None);
+    }
+
+    #[test]
+    fn an_incomplete_run_is_not_a_success_and_says_what_is_missing() {
+        let summary = RunSummary {
+            success: false,
+            result: Some(RunResult::Incomplete),
+            snapshot_id: Some("abc".into()),
+            failed_paths: 2,
+            error: Some("2 paths could not be read (first: `/x`: 553)".into()),
+            ..Default::default()
+        };
+        let p = pod(
+            json!({"exitCode": 3, "reason": "Error", "message": summary.to_json_line()}),
+            None,
+        );
+        let o = interpret(&job("Failed", "PodFailurePolicy"), &[p]).expect("finished");
+        assert_eq!(o.result, RunResult::Incomplete);
+        assert!(!o.success);
+        assert_eq!(
+            o.reason.as_deref(),
+            Some("2 paths could not be read (first: `/x`: 553)")
+        );
     }
 
     #[test]

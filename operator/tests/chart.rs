@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use unstoppable_contract::RunSummary;
+use unstoppable_contract::{RunResult, RunSummary};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 
 /// Every series name the operator exposes, with every family populated.
@@ -16,8 +16,14 @@ fn exported() -> BTreeSet<String> {
     };
     m.expected_interval.get_or_create(&l).set(1);
     m.created.get_or_create(&l).set(1);
-    m.record_run(&l, 1.0, Some(&RunSummary::default()), true, true);
-    m.record_run(&l, 2.0, None, false, true);
+    m.record_run(
+        &l,
+        1.0,
+        Some(&RunSummary::default()),
+        RunResult::Success,
+        true,
+    );
+    m.record_run(&l, 2.0, None, RunResult::Failed, true);
     m.reconciled("x");
     m.reconcile_failed("x");
     m.encode()

@@ -9,7 +9,7 @@ use kube::client::Body;
 use kube::Client;
 use serde_json::{json, Value};
 use tower_test::mock::{self, Handle};
-use unstoppable_contract::RunSummary;
+use unstoppable_contract::{FailedPath, RunResult, RunSummary};
 use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupCustomerStatus, BackupResource};
 use unstoppable_operator::metrics::Metrics;
@@ -785,6 +785,89 @@ async fn a_failed_job_records_the_reason_and_counts_a_failure() {
     server.await.expect("script");
     let text = metrics.encode();
     assert!(text.contains(r#"unstoppable_backup_runs_total{namespace="backups",customer="acme",resource="www",result="failure"} 1"#), "{text}");
+    assert!(
+        !text.contains("unstoppable_backup_last_success_timestamp_seconds{"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn an_incomplete_job_is_reported_with_its_paths_and_counted_as_incomplete() {
+    let (ctx, mut api) = setup();
+    let summary = RunSummary {
+        command: "backup".into(),
+        success: false,
+        result: Some(RunResult::Incomplete),
+        reason: Some("PathsUnreadable".into()),
+        snapshot_id: Some("feedc0de".into()),
+        failed_paths: 4102,
+        failures: vec![FailedPath {
+            path: "/www/a\\b.html".into(),
+            reason: "RETR refused: 553 Prohibited file name".into(),
+        }],
+        error: Some("4102 paths could not be read".into()),
+        ..Default::default()
+    };
+    let pods = pod_list(&summary, 3);
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{RESOURCES}/www"),
+            StatusCode::OK,
+            serde_json::to_value(BackupResource::test()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/pods",
+            StatusCode::OK,
+            pods,
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert!(s.get("lastSuccessfulTime").is_none_or(Value::is_null));
+        let c = condition(s, "LastBackupSucceeded");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some("False"), Some("BackupIncomplete"))
+        );
+        let message = c["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("feedc0de")
+                && message.contains("4102 paths")
+                && message.contains("/www/a\\b.html"),
+            "{message}"
+        );
+        let event = api.expect_event("BackupIncomplete").await;
+        assert_eq!(event.body["type"], "Warning");
+        let note = event.body["note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains("4102 paths") && note.contains("553"),
+            "{note}"
+        );
+    });
+    let metrics = ctx.metrics.clone();
+    job_controller::reconcile(Arc::new(finished_job("Failed")), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = metrics.encode();
+    let labels = r#"namespace="backups",customer="acme",resource="www""#;
+    for needle in [
+        format!("unstoppable_backup_runs_total{{{labels},result=\"incomplete\"}} 1"),
+        format!("unstoppable_backup_last_failed_paths{{{labels}}} 4102"),
+        format!("unstoppable_backup_last_run_success{{{labels}}} 0"),
+    ] {
+        assert!(text.contains(&needle), "missing {needle}\n{text}");
+    }
     assert!(
         !text.contains("unstoppable_backup_last_success_timestamp_seconds{"),
         "{text}"

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use unstoppable_contract::RunSummary;
+use unstoppable_contract::{RunResult, RunSummary};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 use unstoppable_operator::server::{router, ServerState};
 
@@ -61,7 +61,13 @@ async fn endpoints_serve_health_readiness_and_metrics() {
         bytes_added: 10,
         ..Default::default()
     };
-    metrics.record_run(&l, 1_700_000_000.0, Some(&summary), true, true);
+    metrics.record_run(
+        &l,
+        1_700_000_000.0,
+        Some(&summary),
+        RunResult::Success,
+        true,
+    );
     metrics.reconciled("backupresource");
     let (code, body) = get(port, "/metrics").await;
     assert_eq!(code, 200);
