@@ -97,7 +97,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
     }
     let mut snap = result.map_err(|e| {
         hold.discard();
-        repo_err("writing the backup")(e)
+        repo::storage_err(cfg, "writing the backup")(e)
     })?;
     let s = snap.summary.clone().unwrap_or_default();
     // rustic's archiver leaves out, with only a log line, any file it could not store. Every
@@ -116,7 +116,8 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
     failures.log_total();
     let complete = failures.failed_count() == 0;
     if complete {
-        hold.release().map_err(repo_err("writing the snapshot"))?;
+        hold.release()
+            .map_err(repo::storage_err(cfg, "writing the snapshot"))?;
     } else {
         hold.discard();
         let tag = INCOMPLETE_TAG
@@ -124,7 +125,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
             .map_err(|e| Error::Repository(format!("tagging the snapshot: {e}")))?;
         snap.add_tags(vec![tag]);
         repo.save_snapshots(vec![snap.clone()])
-            .map_err(repo_err("writing the incomplete snapshot"))?;
+            .map_err(repo::storage_err(cfg, "writing the incomplete snapshot"))?;
     }
     let id = hold
         .written()

@@ -95,7 +95,7 @@ pub fn open(
     let repo = Repository::new(&options(), backends).map_err(repo_err("opening the repository"))?;
     let exists = repo
         .config_id()
-        .map_err(repo_err("reading the repository config"))?
+        .map_err(storage_err(cfg, "reading the repository config"))?
         .is_some();
     if exists {
         return repo.open(&credentials).map_err(|e| {
@@ -117,7 +117,25 @@ pub fn open(
     tracing::info!("initialising a new repository");
     let config = ConfigOptions::default().set_compression(Some(COMPRESSION_LEVEL));
     repo.init(&credentials, &KeyOptions::default(), &config)
-        .map_err(repo_err("initialising the repository"))
+        .map_err(storage_err(cfg, "initialising the repository"))
+}
+
+/// Where the cold part lives, for messages: a failing upload names the bucket to look at.
+pub fn cold_storage(cfg: &JobConfig) -> String {
+    match (&cfg.repository.cold_dir, &cfg.s3) {
+        (Some(dir), _) => format!("the cold directory {dir}"),
+        (None, Some(s3)) => format!("S3 bucket `{}` at {}", s3.bucket, s3.endpoint),
+        (None, None) => "the cold storage".into(),
+    }
+}
+
+/// Like [`repo_err`], naming the cold storage involved.
+pub fn storage_err(
+    cfg: &JobConfig,
+    what: &'static str,
+) -> impl Fn(Box<rustic_core::RusticError>) -> Error {
+    let storage = cold_storage(cfg);
+    move |e| Error::Repository(format!("{what} ({storage}): {}", e.display_log()))
 }
 
 pub fn repo_err(what: &'static str) -> impl Fn(Box<rustic_core::RusticError>) -> Error {

@@ -1,10 +1,12 @@
-//! The SeaweedFS S3 server started by `scripts/test.sh`, buckets for tests, and a recording proxy
-//! that shows which headers our S3 requests carry.
+//! The SeaweedFS S3 server started by `scripts/test.sh`, buckets for tests, and a proxy that
+//! records which headers our S3 requests carry and injects faults (5xx, reset connections,
+//! stalls) at chosen requests.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::JobEnv;
 
@@ -64,15 +66,84 @@ impl S3 {
     }
 }
 
+/// Which requests a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Uploads (PUT).
+    Put,
+    /// Object reads (GET of a key).
+    Get,
+    /// Listings (GET with `list-type=` in the query).
+    List,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// `500 InternalError`, after reading the request.
+    ServerError,
+    /// The connection closes without an answer.
+    Reset,
+    /// Nothing comes back for this long; then the connection closes without an answer.
+    Stall(Duration),
+}
+
+/// `fault` for the requests of `target` after the first `skip` of them, `times` times
+/// (`usize::MAX`: for good).
+#[derive(Debug, Clone, Copy)]
+pub struct FaultRule {
+    pub target: Target,
+    pub skip: usize,
+    pub times: usize,
+    pub fault: Fault,
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    rules: Vec<(FaultRule, usize)>,
+    seen: [usize; 3],
+    injected: Vec<(Target, Fault, String)>,
+}
+
+impl Faults {
+    /// The fault for this request, if a rule hits it.
+    fn decide(&mut self, head: &str) -> Option<Fault> {
+        let line = head.lines().next().unwrap_or_default();
+        let mut parts = line.split(' ');
+        let (method, target) = (parts.next()?, parts.next()?);
+        let kind = match method {
+            "PUT" => Target::Put,
+            "GET" if target.contains("list-type=") => Target::List,
+            "GET" => Target::Get,
+            _ => return None,
+        };
+        let n = &mut self.seen[kind as usize];
+        let index = *n;
+        *n += 1;
+        for (rule, used) in &mut self.rules {
+            if rule.target == kind && index >= rule.skip && *used < rule.times {
+                *used += 1;
+                self.injected.push((kind, rule.fault, target.to_string()));
+                return Some(rule.fault);
+            }
+        }
+        None
+    }
+}
+
 /// An HTTP/1.1 proxy that records every request head and forwards it (one request per
-/// connection: it asks both sides to close after each exchange).
+/// connection: it asks both sides to close after each exchange), or injects a fault.
 pub struct RecordingProxy {
     pub endpoint: String,
     heads: Arc<Mutex<Vec<String>>>,
+    faults: Arc<Mutex<Faults>>,
 }
 
 impl RecordingProxy {
     pub fn start(upstream: &str) -> Self {
+        Self::with_faults(upstream, &[])
+    }
+
+    pub fn with_faults(upstream: &str, rules: &[FaultRule]) -> Self {
         let upstream = upstream
             .trim_start_matches("http://")
             .trim_end_matches('/')
@@ -80,28 +151,66 @@ impl RecordingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let heads = Arc::new(Mutex::new(Vec::new()));
+        let faults = Arc::new(Mutex::new(Faults {
+            rules: rules.iter().map(|r| (*r, 0)).collect(),
+            ..Default::default()
+        }));
         let recorded = heads.clone();
+        let plan = faults.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let upstream = upstream.clone();
                 let recorded = recorded.clone();
+                let plan = plan.clone();
                 std::thread::spawn(move || {
-                    let _ = forward(client, &upstream, &recorded);
+                    let _ = forward(client, &upstream, &recorded, &plan);
                 });
             }
         });
-        Self { endpoint, heads }
+        Self {
+            endpoint,
+            heads,
+            faults,
+        }
     }
 
     pub fn heads(&self) -> Vec<String> {
         self.heads.lock().map(|h| h.clone()).unwrap_or_default()
     }
+
+    /// The faults injected so far: what, which kind of request, and its target.
+    pub fn injected(&self) -> Vec<(Target, Fault, String)> {
+        self.faults
+            .lock()
+            .map(|f| f.injected.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the fault rules (and forgets how many requests were seen).
+    pub fn set_faults(&self, rules: &[FaultRule]) {
+        if let Ok(mut f) = self.faults.lock() {
+            f.rules = rules.iter().map(|r| (*r, 0)).collect();
+            f.seen = [0; 3];
+        }
+    }
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
 }
 
 fn forward(
     client: TcpStream,
     upstream: &str,
     recorded: &Mutex<Vec<String>>,
+    faults: &Mutex<Faults>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut head = Vec::new();
@@ -122,6 +231,36 @@ fn forward(
         .lock()
         .map_err(|_| std::io::Error::other("poisoned"))?
         .push(head.concat());
+    let fault = faults
+        .lock()
+        .map_err(|_| std::io::Error::other("poisoned"))?
+        .decide(&head.concat());
+    match fault {
+        None => {}
+        Some(Fault::ServerError) => {
+            // Read the body first, as a server does, so the client sees the answer.
+            let mut body = vec![0u8; content_length(&head.concat())];
+            let _ = reader.read_exact(&mut body);
+            let xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InternalError</Code><Message>injected by the test</Message></Error>";
+            let mut client = reader.into_inner();
+            write!(
+                client,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                xml.len()
+            )?;
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        Some(Fault::Reset) => {
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        Some(Fault::Stall(d)) => {
+            std::thread::sleep(d);
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+    }
     let mut server = TcpStream::connect(upstream)?;
     server.write_all(head.concat().as_bytes())?;
     server.write_all(b"Connection: close\r\n\r\n")?;
