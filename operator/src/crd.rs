@@ -94,7 +94,8 @@ pub struct ColdStorage {
 pub struct ObjectLock {
     /// `Compliance`: nobody can shorten or remove the lock. `Governance`: privileged users can.
     pub mode: ObjectLockMode,
-    /// Days every object version stays locked.
+    /// Days every object version stays locked (at most 36500).
+    #[schemars(range(max = 36500))]
     pub days: u32,
 }
 
@@ -148,21 +149,27 @@ pub struct SecretRef {
 pub struct Retention {
     /// Keep the last n snapshots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000000))]
     pub keep_last: Option<u32>,
     /// Keep the last snapshot of each of the last n hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000000))]
     pub keep_hourly: Option<u32>,
     /// Keep the last snapshot of each of the last n days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000000))]
     pub keep_daily: Option<u32>,
     /// Keep the last snapshot of each of the last n weeks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000000))]
     pub keep_weekly: Option<u32>,
     /// Keep the last snapshot of each of the last n months.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000000))]
     pub keep_monthly: Option<u32>,
     /// Keep the last snapshot of each of the last n years.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 1000000))]
     pub keep_yearly: Option<u32>,
     /// Keep every snapshot younger than this duration, e.g. `30d`, `1y2m`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -198,6 +205,21 @@ pub struct BackupCustomerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
 }
+
+/// The CEL rule that admits the schedules Kubernetes' CronJob accepts (robfig/cron's standard
+/// parser); numeric ranges are part of the pattern, month and day names are checked by the
+/// operator.
+pub const SCHEDULE_RULE: &str = concat!(
+    "self.matches('^\\\\s*(",
+    "@(yearly|annually|monthly|weekly|daily|midnight|hourly)",
+    "|@every ([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+",
+    "|(\\\\*|\\\\?|(0?[0-9]|[1-5][0-9])(-(0?[0-9]|[1-5][0-9]))?)(/[0-9]+)?(,(\\\\*|\\\\?|(0?[0-9]|[1-5][0-9])(-(0?[0-9]|[1-5][0-9]))?)(/[0-9]+)?)*",
+    "\\\\s+(\\\\*|\\\\?|(0?[0-9]|1[0-9]|2[0-3])(-(0?[0-9]|1[0-9]|2[0-3]))?)(/[0-9]+)?(,(\\\\*|\\\\?|(0?[0-9]|1[0-9]|2[0-3])(-(0?[0-9]|1[0-9]|2[0-3]))?)(/[0-9]+)?)*",
+    "\\\\s+(\\\\*|\\\\?|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?(,(\\\\*|\\\\?|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[0-9]+)?)*",
+    "\\\\s+(\\\\*|\\\\?|(0?[1-9]|1[0-2]|[A-Za-z]{3})(-(0?[1-9]|1[0-2]|[A-Za-z]{3}))?)(/[0-9]+)?(,(\\\\*|\\\\?|(0?[1-9]|1[0-2]|[A-Za-z]{3})(-(0?[1-9]|1[0-2]|[A-Za-z]{3}))?)(/[0-9]+)?)*",
+    "\\\\s+(\\\\*|\\\\?|(0?[0-6]|[A-Za-z]{3})(-(0?[0-6]|[A-Za-z]{3}))?)(/[0-9]+)?(,(\\\\*|\\\\?|(0?[0-6]|[A-Za-z]{3})(-(0?[0-6]|[A-Za-z]{3}))?)(/[0-9]+)?)*",
+    ")\\\\s*$')"
+);
 
 /// One FTPS endpoint of a customer, backed up on a schedule.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -238,9 +260,12 @@ pub struct BackupResourceSpec {
     pub customer_ref: CustomerRef,
     /// What to back up.
     pub source: Source,
-    /// Cron schedule (5 fields, or a macro such as `@daily`), e.g. `0 3 * * *`. The operator
-    /// validates it and reports an invalid one as condition `Ready=False` and an Event.
+    /// Cron schedule in Kubernetes' dialect: 5 fields (minute hour day-of-month month
+    /// day-of-week 0-6, names such as `mon` or `jan`; no `L`, `W` or `#`) or `@yearly`,
+    /// `@monthly`, `@weekly`, `@daily`, `@midnight`, `@hourly`, `@every 1h30m`; e.g. `0 3 * * *`.
+    /// The operator reports a schedule it cannot use as condition `Ready=False` and an Event.
     #[schemars(length(min = 1, max = 256))]
+    #[x_kube(validation = Rule::new(SCHEDULE_RULE).message("schedule must be 5 cron fields as Kubernetes accepts them (day-of-week 0-6, no L, W or #) or @yearly, @monthly, @weekly, @daily, @midnight, @hourly, @every <duration>"))]
     pub schedule: String,
     /// IANA time zone of the schedule, e.g. `Europe/Berlin`. Default: UTC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -463,4 +488,56 @@ pub fn crd_files() -> Vec<(&'static str, String)> {
             yaml(BackupResource::crd()),
         ),
     ]
+}
+
+#[cfg(test)]
+mod schedule_rule_tests {
+    use super::SCHEDULE_RULE;
+    use crate::cron_dialect;
+
+    /// The pattern inside `self.matches('…')`, as CEL hands it to RE2.
+    fn pattern() -> regex::Regex {
+        let inner = SCHEDULE_RULE
+            .strip_prefix("self.matches('")
+            .and_then(|s| s.strip_suffix("')"))
+            .expect("a matches() rule");
+        regex::Regex::new(&inner.replace("\\\\", "\\")).expect("RE2-compatible pattern")
+    }
+
+    #[test]
+    fn admission_agrees_with_kubernetes_dialect() {
+        let re = pattern();
+        for ok in [
+            "0 3 * * *",
+            "*/15 * * * *",
+            "0 3 * * 1-5",
+            "0 3 * * MON-FRI",
+            "0 0 1 jan,jul ?",
+            "5-55/10 8-18 1,15 * *",
+            "@midnight",
+            "@every 1h30m",
+            "@daily",
+        ] {
+            assert!(re.is_match(ok), "admission refuses {ok}");
+            assert!(cron_dialect::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "0 3 * * 7",
+            "0 3 L * *",
+            "0 3 * * 5#2",
+            "0 3 15W * *",
+            "0 0 3 * * *",
+            "0 3 * *",
+            "61 3 * * *",
+            "0 24 * * *",
+            "0 3 32 * *",
+            "0 3 * 13 *",
+            "@fortnightly",
+            "TZ=UTC 0 3 * * *",
+            "",
+        ] {
+            assert!(!re.is_match(bad), "admission accepts {bad}");
+            assert!(cron_dialect::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -5,6 +5,7 @@
 pub mod conditions;
 pub mod context;
 pub mod crd;
+pub mod cron_dialect;
 pub mod customer_controller;
 pub mod error;
 pub mod fixtures;

@@ -5,6 +5,8 @@ use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
 
+use crate::cron_dialect::{self, Dialect};
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
     #[error("schedule `{schedule}` is not a valid cron expression: {detail}")]
@@ -18,13 +20,27 @@ pub enum ScheduleError {
 /// A validated schedule in its time zone.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    cron: Cron,
+    kind: Kind,
     tz: Tz,
     text: String,
 }
 
+#[derive(Debug, Clone)]
+enum Kind {
+    Cron(Box<Cron>),
+    /// `@every`: the CronJob controller runs it this long after the previous run.
+    Every(chrono::Duration),
+}
+
+/// How far ahead the expected interval looks: four years and a day covers every gap a valid
+/// schedule can have (monthly, yearly, February 29th).
+const HORIZON_DAYS: i64 = 4 * 365 + 2;
+/// Runs examined at most: enough for a minute schedule to cover a week, and for sparse
+/// schedules the whole horizon.
+const MAX_STEPS: usize = 20_000;
+
 impl Schedule {
-    /// Parses a Kubernetes CronJob schedule (5 fields or a macro such as `@daily`).
+    /// Parses a Kubernetes CronJob schedule in Kubernetes' own dialect (see `cron_dialect`).
     pub fn parse(schedule: &str, time_zone: Option<&str>) -> Result<Self, ScheduleError> {
         let tz = match time_zone {
             None => Tz::UTC,
@@ -32,25 +48,24 @@ impl Schedule {
                 .parse::<Tz>()
                 .map_err(|_| ScheduleError::TimeZone(name.to_string()))?,
         };
-        let fields = schedule.split_whitespace().count();
-        if !schedule.trim_start().starts_with('@') && fields != 5 {
-            return Err(ScheduleError::Cron {
-                schedule: schedule.into(),
-                detail: format!(
-                    "{fields} fields; Kubernetes expects 5 (minute hour day month weekday)"
-                ),
-            });
-        }
-        let cron = CronParser::builder()
-            .seconds(Seconds::Disallowed)
-            .build()
-            .parse(schedule)
-            .map_err(|e| ScheduleError::Cron {
-                schedule: schedule.into(),
-                detail: e.to_string(),
-            })?;
+        let cron_err = |detail: String| ScheduleError::Cron {
+            schedule: schedule.into(),
+            detail,
+        };
+        let kind = match cron_dialect::parse(schedule).map_err(cron_err)? {
+            Dialect::Every(d) => {
+                Kind::Every(chrono::Duration::from_std(d).map_err(|e| cron_err(e.to_string()))?)
+            }
+            Dialect::Fields(fields) => Kind::Cron(Box::new(
+                CronParser::builder()
+                    .seconds(Seconds::Disallowed)
+                    .build()
+                    .parse(&fields)
+                    .map_err(|e| cron_err(e.to_string()))?,
+            )),
+        };
         let parsed = Self {
-            cron,
+            kind,
             tz,
             text: schedule.into(),
         };
@@ -58,24 +73,36 @@ impl Schedule {
         Ok(parsed)
     }
 
-    /// The first run strictly after `after`.
+    /// The first run strictly after `after` (for `@every`: one delay after `after`).
     pub fn next_after(&self, after: DateTime<Utc>) -> Result<DateTime<Utc>, ScheduleError> {
-        let local = self.tz.from_utc_datetime(&after.naive_utc());
-        self.cron
-            .find_next_occurrence(&local, false)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| ScheduleError::Never(self.text.clone()))
+        match &self.kind {
+            Kind::Every(d) => Ok(after + *d),
+            Kind::Cron(cron) => {
+                let local = self.tz.from_utc_datetime(&after.naive_utc());
+                cron.find_next_occurrence(&local, false)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|_| ScheduleError::Never(self.text.clone()))
+            }
+        }
     }
 
-    /// The longest gap between two runs over the next ~2 weeks (a backup is "missed" when none
-    /// succeeded for longer than this, times a factor): for `0 3 * * 1-5` it is 3 days.
+    /// The longest gap between two consecutive runs from `from` on (a backup is "missed" when
+    /// none succeeded for longer than this, times a factor): for `0 3 * * 1-5` it is 3 days, for
+    /// `0 3 1 * *` 31 days, for `0 0 29 2 *` four years.
     pub fn expected_interval_seconds(&self, from: DateTime<Utc>) -> Result<i64, ScheduleError> {
+        if let Kind::Every(d) = &self.kind {
+            return Ok(d.num_seconds().max(60));
+        }
         let mut longest = 0;
         let mut t = self.next_after(from)?;
-        let horizon = from + chrono::Duration::days(15);
+        let horizon = from + chrono::Duration::days(HORIZON_DAYS);
         let mut steps = 0;
-        while t < horizon && steps < 2000 {
-            let next = self.next_after(t)?;
+        while t < horizon && steps < MAX_STEPS {
+            let next = match self.next_after(t) {
+                Ok(next) => next,
+                // No run after this one within croner's search range: nothing to measure.
+                Err(_) => break,
+            };
             longest = longest.max((next - t).num_seconds());
             t = next;
             steps += 1;
@@ -130,6 +157,35 @@ mod tests {
     }
 
     #[test]
+    fn expected_interval_covers_monthly_yearly_leap_day_and_dst() {
+        let from = at("2026-01-05T00:00:00Z");
+        let interval = |s: &str, tz: Option<&str>| {
+            Schedule::parse(s, tz)
+                .expect("valid")
+                .expected_interval_seconds(from)
+                .expect("interval")
+        };
+        const DAY: i64 = 86400;
+        assert_eq!(interval("0 3 1 * *", None), 31 * DAY);
+        assert_eq!(interval("@monthly", None), 31 * DAY);
+        assert_eq!(
+            interval("0 3 1 1 *", None),
+            366 * DAY,
+            "2028 is a leap year"
+        );
+        assert_eq!(interval("@yearly", None), 366 * DAY);
+        assert_eq!(interval("0 0 29 2 *", None), (4 * 365 + 1) * DAY);
+        assert_eq!(interval("@every 36h", None), 36 * 3600);
+        // Daily at 03:00 in Berlin: the day the clocks go forward (or back) has 23 (25) hours.
+        assert_eq!(interval("0 3 * * *", Some("Europe/Berlin")), DAY + 3600);
+        // Only on weekdays, 9 to 17 every 5 minutes: the weekend is the longest gap.
+        assert_eq!(
+            interval("*/5 9-17 * * 1-5", None),
+            2 * DAY + 15 * 3600 + 5 * 60
+        );
+    }
+
+    #[test]
     fn bad_schedules_and_zones_are_named() {
         assert!(matches!(
             Schedule::parse("0 3 * *", None),
@@ -147,5 +203,16 @@ mod tests {
             Schedule::parse("0 3 * * *", Some("Mars/Olympus")),
             Err(ScheduleError::TimeZone(_))
         ));
+        // croner accepts these; Kubernetes does not.
+        for k8s_rejects in ["0 3 * * 7", "0 3 L * *", "0 3 * * 5#2", "0 3 15W * *"] {
+            assert!(
+                matches!(
+                    Schedule::parse(k8s_rejects, None),
+                    Err(ScheduleError::Cron { .. })
+                ),
+                "{k8s_rejects}"
+            );
+        }
+        assert!(Schedule::parse("@midnight", None).is_ok());
     }
 }
