@@ -16,5 +16,6 @@ pub mod render;
 pub mod resource_controller;
 pub mod results;
 pub mod schedule;
+pub mod secrets;
 pub mod server;
 pub mod storage;

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub last_run: Family<ResourceLabels, FloatGauge>,
     pub last_run_success: Family<ResourceLabels, Gauge>,
     pub last_failed_paths: Family<ResourceLabels, Gauge>,
+    pub ready: Family<ResourceLabels, Gauge>,
+    pub suspended: Family<ResourceLabels, Gauge>,
     pub expected_interval: Family<ResourceLabels, Gauge>,
     pub created: Family<ResourceLabels, Gauge>,
     pub runs: Family<RunLabels, Counter>,
@@ -57,6 +59,8 @@ pub struct Metrics {
     pub last_files: Family<FileLabels, Gauge>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
+    pub watch_errors: Family<ControllerLabels, Counter>,
+    pub start_time: FloatGauge,
 }
 
 pub const RESULTS: [RunResult; 3] = [RunResult::Success, RunResult::Incomplete, RunResult::Failed];
@@ -70,6 +74,8 @@ impl Default for Metrics {
             last_run: Family::default(),
             last_run_success: Family::default(),
             last_failed_paths: Family::default(),
+            ready: Family::default(),
+            suspended: Family::default(),
             expected_interval: Family::default(),
             created: Family::default(),
             runs: Family::default(),
@@ -78,6 +84,8 @@ impl Default for Metrics {
             last_files: Family::default(),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
+            watch_errors: Family::default(),
+            start_time: FloatGauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -102,6 +110,16 @@ impl Default for Metrics {
             "unstoppable_backup_last_failed_paths",
             "Paths the last backup run of a resource could not read (its snapshot is tagged incomplete); 0 after a complete or a failed run",
             m.last_failed_paths.clone(),
+        );
+        r.register(
+            "unstoppable_backup_resource_ready",
+            "1 when the resource is scheduled (its CronJob is applied), 0 when it cannot be (see its Ready condition)",
+            m.ready.clone(),
+        );
+        r.register(
+            "unstoppable_backup_suspended",
+            "1 when backups of the resource are suspended (on the resource or its customer)",
+            m.suspended.clone(),
         );
         r.register_with_unit(
             "unstoppable_backup_expected_interval",
@@ -147,6 +165,17 @@ impl Default for Metrics {
             "Failed reconciliations by controller",
             m.reconcile_errors.clone(),
         );
+        r.register(
+            "unstoppable_watch_errors",
+            "Errors of the watches (list/watch of the API, objects that cannot be decoded) by controller",
+            m.watch_errors.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_operator_start_time",
+            "Unix time when this operator process started (changes on every restart)",
+            Unit::Seconds,
+            m.start_time.clone(),
+        );
         Self { registry, ..m }
     }
 }
@@ -161,6 +190,14 @@ impl Metrics {
 
     pub fn reconciled(&self, controller: &str) {
         self.reconciles
+            .get_or_create(&ControllerLabels {
+                controller: controller.into(),
+            })
+            .inc();
+    }
+
+    pub fn watch_failed(&self, controller: &str) {
+        self.watch_errors
             .get_or_create(&ControllerLabels {
                 controller: controller.into(),
             })
@@ -186,7 +223,19 @@ impl Metrics {
         count: bool,
     ) {
         let success = result == RunResult::Success;
-        self.last_run.get_or_create(l).set(finished);
+        if count {
+            self.runs
+                .get_or_create(&run_labels(l, result.as_str()))
+                .inc();
+        }
+        // Jobs are re-read in no particular order after a restart: an older run never
+        // overwrites what a newer one recorded.
+        let last_run = self.last_run.get_or_create(l);
+        if finished < last_run.get() {
+            return;
+        }
+        last_run.set(finished);
+        drop(last_run);
         self.last_run_success
             .get_or_create(l)
             .set(i64::from(success));
@@ -199,11 +248,6 @@ impl Metrics {
             _ => 0,
         };
         self.last_failed_paths.get_or_create(l).set(failed_paths);
-        if count {
-            self.runs
-                .get_or_create(&run_labels(l, result.as_str()))
-                .inc();
-        }
         if success {
             self.last_success.get_or_create(l).set(finished);
             if let Some(s) = summary {
@@ -249,6 +293,8 @@ impl Metrics {
         self.last_run.remove(l);
         self.last_run_success.remove(l);
         self.last_failed_paths.remove(l);
+        self.ready.remove(l);
+        self.suspended.remove(l);
         self.expected_interval.remove(l);
         self.created.remove(l);
         self.last_duration.remove(l);
@@ -261,15 +307,14 @@ impl Metrics {
         }
     }
 
-    /// Resources with any series: every resource the operator reconciled has an expected
-    /// interval, every one with a run has a last-run time.
+    /// Resources with any series of any per-resource family.
     fn known(&self) -> HashSet<ResourceLabels> {
         let text = self.encode();
         let mut known = HashSet::new();
-        for line in text.lines().filter(|l| {
-            l.starts_with("unstoppable_backup_expected_interval_seconds{")
-                || l.starts_with("unstoppable_backup_last_run_timestamp_seconds{")
-        }) {
+        for line in text
+            .lines()
+            .filter(|l| l.starts_with("unstoppable_backup_") && l.contains('{'))
+        {
             if let Some(labels) = parse_labels(line) {
                 known.insert(labels);
             }
@@ -323,6 +368,36 @@ mod tests {
             customer: "acme".into(),
             resource: r.into(),
         }
+    }
+
+    #[test]
+    fn an_older_run_read_after_a_newer_one_moves_no_gauge_back() {
+        let m = Metrics::default();
+        let l = labels("www");
+        m.record_run(&l, 2_000.0, None, RunResult::Success, true);
+        m.record_run(&l, 1_000.0, None, RunResult::Failed, true);
+        let text = m.encode();
+        for needle in [
+            r#"unstoppable_backup_last_success_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 2000.0"#,
+            r#"unstoppable_backup_last_run_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 2000.0"#,
+            r#"unstoppable_backup_last_run_success{namespace="ns",customer="acme",resource="www"} 1"#,
+            r#"unstoppable_backup_runs_total{namespace="ns",customer="acme",resource="www",result="failure"} 1"#,
+        ] {
+            assert!(text.contains(needle), "missing {needle}\n{text}");
+        }
+    }
+
+    #[test]
+    fn series_with_only_a_creation_time_or_a_last_success_are_swept_too() {
+        let m = Metrics::default();
+        m.created.get_or_create(&labels("a")).set(1);
+        m.restore_last_success(&labels("b"), 5.0);
+        m.retain(&HashSet::new());
+        let text = m.encode();
+        assert!(
+            !text.contains(r#"resource="a""#) && !text.contains(r#"resource="b""#),
+            "{text}"
+        );
     }
 
     #[test]

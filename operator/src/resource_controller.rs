@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::metrics::ResourceLabels;
 use crate::render::{self, RenderError};
 use crate::schedule::{Schedule, ScheduleError};
+use crate::secrets;
 
 pub const CONTROLLER: &str = "backupresource";
 
@@ -49,12 +50,28 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
         resource: res.name_any(),
     };
     restore_metrics(&res, &labels, &ctx);
+    // What the alerts need is exported before anything can fail: a resource that can never run
+    // must still be able to page (never succeeded, not scheduled).
     if let Some(created) = &res.metadata.creation_timestamp {
         ctx.metrics
             .created
             .get_or_create(&labels)
             .set(created.0.as_second());
     }
+    let now = Utc::now();
+    if let Ok(schedule) = Schedule::parse(&res.spec.schedule, res.spec.time_zone.as_deref()) {
+        if let Ok(interval) = schedule.expected_interval_seconds(now) {
+            ctx.metrics
+                .expected_interval
+                .get_or_create(&labels)
+                .set(interval);
+        }
+    }
+    let suspended = res.spec.suspend || customer.as_ref().is_some_and(|c| c.spec.suspend);
+    ctx.metrics
+        .suspended
+        .get_or_create(&labels)
+        .set(i64::from(suspended));
 
     let plan = match plan(customer.as_ref(), &res) {
         Ok(plan) => plan,
@@ -64,7 +81,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
                     suspend_cron_job(customer, &res, &ctx, &ns).await?;
                 }
             }
-            report_not_ready(&res, &ctx, not_ready).await?;
+            report_not_ready(&res, &ctx, &labels, not_ready).await?;
             return Ok(Action::requeue(Duration::from_secs(300)));
         }
     };
@@ -79,6 +96,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
             report_not_ready(
                 &res,
                 &ctx,
+                &labels,
                 NotReady {
                     reason,
                     message: e.to_string(),
@@ -88,25 +106,48 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
             return Ok(Action::requeue(Duration::from_secs(300)));
         }
     };
+    if let Some((reason, message)) = secrets::missing_credential(&ctx, customer, &res, &ns).await? {
+        report_not_ready(&res, &ctx, &labels, NotReady { reason, message }).await?;
+        return Ok(Action::requeue(Duration::from_secs(300)));
+    }
 
+    // The CronJob first: schedule and suspend changes must reach it even when the hot volume
+    // cannot be changed.
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let pvc_name = desired.hot_pvc.name_any();
-    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
-    pvcs.patch(&pvc_name, &params, &Patch::Apply(&desired.hot_pvc))
-        .await?;
     let cron_name = desired.cron_job.name_any();
     let cron_jobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
-    cron_jobs
+    if let Err(e) = cron_jobs
         .patch(&cron_name, &params, &Patch::Apply(&desired.cron_job))
-        .await?;
-
-    let now = Utc::now();
-    if let Ok(interval) = schedule.expected_interval_seconds(now) {
-        ctx.metrics
-            .expected_interval
-            .get_or_create(&labels)
-            .set(interval);
+        .await
+    {
+        let Some(message) = rejection(&e) else {
+            return Err(e.into());
+        };
+        let why = NotReady {
+            reason: "CronJobRejected",
+            message: format!("the API server refused CronJob {cron_name}: {message}"),
+        };
+        report_not_ready(&res, &ctx, &labels, why).await?;
+        return Ok(Action::requeue(Duration::from_secs(300)));
     }
+    let pvc_name = desired.hot_pvc.name_any();
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
+    let hot_problem = match pvcs
+        .patch(&pvc_name, &params, &Patch::Apply(&desired.hot_pvc))
+        .await
+    {
+        Ok(_) => None,
+        Err(e) => match rejection(&e) {
+            Some(message) => Some(format!(
+                "the hot volume {pvc_name} keeps its current settings, the API server refused the change: {message}; \
+                 backups go on with the current volume (storage class and size cannot shrink or \
+                 change class: set hotStorage back, or delete the PVC to recreate it, which \
+                 empties the hot part until the next backup)"
+            )),
+            None => return Err(e.into()),
+        },
+    };
+
     let suspended = customer.spec.suspend || res.spec.suspend;
     let mut status = res.status.clone().unwrap_or_default();
     let t = time_now();
@@ -116,7 +157,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
         "Ready",
         true,
         "Reconciled",
-        &format!("CronJob {cron_name} and PVC {pvc_name} are up to date"),
+        &format!("CronJob {cron_name} is up to date"),
         generation,
         t.clone(),
     );
@@ -143,9 +184,35 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
         );
         status.next_schedule_time = schedule.next_after(now).ok().map(to_time);
     }
+    let t = time_now();
+    match &hot_problem {
+        Some(message) => conditions::set(
+            &mut status.conditions,
+            "HotVolumeUpToDate",
+            false,
+            "HotVolumeUnchangeable",
+            message,
+            generation,
+            t,
+        ),
+        None => conditions::set(
+            &mut status.conditions,
+            "HotVolumeUpToDate",
+            true,
+            "Applied",
+            &format!("PVC {pvc_name} is up to date"),
+            generation,
+            t,
+        ),
+    }
     status.cron_job_name = Some(cron_name);
     status.observed_generation = generation;
     patch_status(&ctx, &res, &status).await?;
+    ctx.metrics.ready.get_or_create(&labels).set(1);
+    if let Some(message) = hot_problem {
+        ctx.event(res.as_ref(), true, "HotVolumeUnchangeable", message)
+            .await;
+    }
     // Come back to refresh nextScheduleTime after the next run is due.
     Ok(Action::requeue(Duration::from_secs(3600)))
 }
@@ -209,8 +276,27 @@ async fn suspend_cron_job(
     Ok(())
 }
 
-async fn report_not_ready(res: &BackupResource, ctx: &Context, why: NotReady) -> Result<()> {
+/// The API server's message when it refused a request for good (a 4xx other than a conflict or
+/// throttling): retrying the same request cannot help, a person must change the spec.
+fn rejection(err: &kube::Error) -> Option<String> {
+    match err {
+        kube::Error::Api(status)
+            if (400..500).contains(&status.code) && ![409, 429].contains(&status.code) =>
+        {
+            Some(status.message.clone())
+        }
+        _ => None,
+    }
+}
+
+async fn report_not_ready(
+    res: &BackupResource,
+    ctx: &Context,
+    labels: &ResourceLabels,
+    why: NotReady,
+) -> Result<()> {
     tracing::info!(resource = %res.name_any(), reason = why.reason, "{}", why.message);
+    ctx.metrics.ready.get_or_create(labels).set(0);
     let mut status = res.status.clone().unwrap_or_default();
     let generation = res.metadata.generation;
     let t = time_now();

@@ -226,6 +226,25 @@ async fn a_valid_resource_is_applied_server_side_and_marked_ready() {
             serde_json::to_value(ready_customer()).expect("json"),
         )
         .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/secrets/acme-credentials",
+            StatusCode::OK,
+            credentials_secret(&[]),
+        )
+        .await;
+        // The CronJob goes first: schedule and suspend changes must reach it even when the
+        // hot volume cannot change.
+        let cron = api
+            .expect("PATCH", "/apis/batch/v1/namespaces/backups/cronjobs/backup-www", StatusCode::OK, json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "backup-www"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {}}}}}))
+            .await;
+        assert_eq!(cron.method, "PATCH");
+        assert_eq!(cron.content_type, "application/apply-patch+yaml");
+        assert!(
+            cron.query.contains("fieldManager=unstoppable") && cron.query.contains("force=true")
+        );
+        assert_eq!(cron.body["spec"]["concurrencyPolicy"], "Forbid");
+        assert_eq!(cron.body["metadata"]["ownerReferences"][0]["name"], "www");
         let pvc = api
             .expect("PATCH", "/api/v1/namespaces/backups/persistentvolumeclaims/hot-www", StatusCode::OK, json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "hot-www"}}))
             .await;
@@ -239,16 +258,6 @@ async fn a_valid_resource_is_applied_server_side_and_marked_ready() {
             pvc.body["metadata"]["ownerReferences"][0]["kind"],
             "BackupResource"
         );
-        let cron = api
-            .expect("PATCH", "/apis/batch/v1/namespaces/backups/cronjobs/backup-www", StatusCode::OK, json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "backup-www"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {}}}}}))
-            .await;
-        assert_eq!(cron.method, "PATCH");
-        assert_eq!(cron.content_type, "application/apply-patch+yaml");
-        assert!(
-            cron.query.contains("fieldManager=unstoppable") && cron.query.contains("force=true")
-        );
-        assert_eq!(cron.body["spec"]["concurrencyPolicy"], "Forbid");
-        assert_eq!(cron.body["metadata"]["ownerReferences"][0]["name"], "www");
         let status = api
             .expect(
                 "PATCH",
@@ -618,6 +627,176 @@ async fn resources_of_a_customer_that_is_not_ready_are_suspended() {
             "CustomerNotReady"
         );
         api.expect_event("CustomerNotReady").await;
+    });
+    resource_controller::reconcile(Arc::new(BackupResource::test()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+}
+
+/// The customer's Secret with every key the pod reads, except `without`.
+fn credentials_secret(without: &[&str]) -> Value {
+    let data: serde_json::Map<String, Value> = [
+        "FTP_USERNAME",
+        "FTP_PASSWORD",
+        "REPOSITORY_PASSWORD",
+        "S3_ACCESS_KEY_ID",
+        "S3_SECRET_ACCESS_KEY",
+    ]
+    .into_iter()
+    .filter(|k| !without.contains(k))
+    .map(|k| (k.to_string(), json!("c2VjcmV0")))
+    .collect();
+    json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "acme-credentials"}, "data": data})
+}
+
+/// The API server's answer to a request it refuses (422 Invalid).
+fn invalid(message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": "Invalid", "code": 422})
+}
+
+#[tokio::test]
+async fn a_missing_secret_key_makes_the_resource_not_ready_naming_the_key() {
+    let (ctx, mut api) = setup();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(ready_customer()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/secrets/acme-credentials",
+            StatusCode::OK,
+            credentials_secret(&["FTP_PASSWORD"]),
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let ready = condition(&patch.body["status"], "Ready");
+        assert_eq!(ready["reason"], "SecretKeyMissing");
+        assert!(ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`FTP_PASSWORD`"));
+        api.expect_event("SecretKeyMissing").await;
+    });
+    let metrics = ctx.metrics.clone();
+    resource_controller::reconcile(Arc::new(BackupResource::test()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = metrics.encode();
+    let labels = r#"namespace="backups",customer="acme",resource="www""#;
+    for needle in [
+        format!("unstoppable_backup_resource_ready{{{labels}}} 0"),
+        format!("unstoppable_backup_expected_interval_seconds{{{labels}}} 86400"),
+    ] {
+        assert!(text.contains(&needle), "missing {needle}\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_cronjob_the_api_server_refuses_is_a_condition_not_an_endless_retry() {
+    let (ctx, mut api) = setup();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(ready_customer()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/secrets/acme-credentials",
+            StatusCode::OK,
+            credentials_secret(&[]),
+        )
+        .await;
+        api.expect(
+            "PATCH",
+            "/apis/batch/v1/namespaces/backups/cronjobs/backup-www",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            invalid("CronJob.batch \"backup-www\" is invalid: spec.jobTemplate.spec.template.spec.containers[0].resources.limits[memory]: Invalid value: \"banana\""),
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let ready = condition(&patch.body["status"], "Ready");
+        assert_eq!(ready["status"], "False");
+        assert_eq!(ready["reason"], "CronJobRejected");
+        assert!(ready["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("banana"));
+        api.expect_event("CronJobRejected").await;
+    });
+    resource_controller::reconcile(Arc::new(BackupResource::test()), ctx)
+        .await
+        .expect("a refused apply is reported, not retried as an error");
+    server.await.expect("script");
+}
+
+#[tokio::test]
+async fn a_hot_volume_that_cannot_change_is_a_condition_and_the_cronjob_still_changes() {
+    let (ctx, mut api) = setup();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(ready_customer()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/secrets/acme-credentials",
+            StatusCode::OK,
+            credentials_secret(&[]),
+        )
+        .await;
+        api.expect("PATCH", "/apis/batch/v1/namespaces/backups/cronjobs/backup-www", StatusCode::OK, json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "backup-www"}, "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": {}}}}}))
+            .await;
+        api.expect(
+            "PATCH",
+            "/api/v1/namespaces/backups/persistentvolumeclaims/hot-www",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            invalid("PersistentVolumeClaim \"hot-www\" is invalid: spec.resources.requests.storage: Forbidden: field can not be less than previous value"),
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(condition(s, "Ready")["status"], "True");
+        let hot = condition(s, "HotVolumeUpToDate");
+        assert_eq!(hot["status"], "False");
+        assert_eq!(hot["reason"], "HotVolumeUnchangeable");
+        assert!(hot["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("less than previous value"));
+        api.expect_event("HotVolumeUnchangeable").await;
     });
     resource_controller::reconcile(Arc::new(BackupResource::test()), ctx)
         .await
