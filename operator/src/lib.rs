@@ -19,3 +19,4 @@ pub mod schedule;
 pub mod secrets;
 pub mod server;
 pub mod storage;
+pub mod watch_health;

@@ -18,6 +18,7 @@ use unstoppable_operator::crd::{BackupCustomer, BackupResource};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 use unstoppable_operator::render::{Settings, LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::server::{router, ServerState};
+use unstoppable_operator::watch_health::WatchHealth;
 use unstoppable_operator::{customer_controller, job_controller, resource_controller};
 
 /// Reconciles BackupCustomer and BackupResource objects into scheduled backup CronJobs.
@@ -73,6 +74,13 @@ async fn run(args: Args) -> Result<(), String> {
         ..Settings::default()
     };
     let metrics = Arc::new(Metrics::default());
+    metrics.start_time.set(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0),
+    );
+    let watches = Arc::new(WatchHealth::default());
     let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
     let ready = Arc::new(AtomicBool::new(false));
 
@@ -82,6 +90,7 @@ async fn run(args: Args) -> Result<(), String> {
     let app = router(ServerState {
         metrics: metrics.clone(),
         ready: ready.clone(),
+        watches: watches.clone(),
     });
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
@@ -121,7 +130,7 @@ async fn run(args: Args) -> Result<(), String> {
             resource_controller::error_policy,
             ctx.clone(),
         )
-        .for_each(|_| async {});
+        .for_each(observe(resource_controller::CONTROLLER, &metrics, &watches));
     let customer_loop = Controller::new(
         Api::<BackupCustomer>::all(client.clone()),
         watcher::Config::default(),
@@ -132,7 +141,7 @@ async fn run(args: Args) -> Result<(), String> {
         customer_controller::error_policy,
         ctx.clone(),
     )
-    .for_each(|_| async {});
+    .for_each(observe(customer_controller::CONTROLLER, &metrics, &watches));
     let job_loop = Controller::new(Api::<Job>::all(client.clone()), ours)
         .shutdown_on_signal()
         .run(
@@ -140,13 +149,18 @@ async fn run(args: Args) -> Result<(), String> {
             job_controller::error_policy,
             ctx.clone(),
         )
-        .for_each(|_| async {});
+        .for_each(observe(job_controller::CONTROLLER, &metrics, &watches));
     // Series of deleted resources disappear, so their alerts stop.
     let gc_metrics = metrics.clone();
     let gc = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
             tick.tick().await;
+            // The live set is taken only once the store holds the whole list: a sweep against a
+            // half-filled store would drop the series of resources not seen yet.
+            if resource_store.wait_until_ready().await.is_err() {
+                continue;
+            }
             let live: HashSet<ResourceLabels> = resource_store
                 .state()
                 .iter()
@@ -156,9 +170,7 @@ async fn run(args: Args) -> Result<(), String> {
                     resource: r.name_any(),
                 })
                 .collect();
-            if resource_store.wait_until_ready().await.is_ok() {
-                gc_metrics.retain(&live);
-            }
+            gc_metrics.retain(&live);
         }
     });
     ready.store(true, Ordering::Relaxed);
@@ -168,6 +180,36 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = server.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Counts a controller's stream: watch errors go to the metrics and the readiness check
+/// (reconcile errors are counted by the reconcilers themselves).
+fn observe<T, E: std::fmt::Display>(
+    controller: &'static str,
+    metrics: &Arc<Metrics>,
+    watches: &Arc<WatchHealth>,
+) -> impl FnMut(Result<T, kube::runtime::controller::Error<E, watcher::Error>>) -> std::future::Ready<()>
+{
+    let metrics = metrics.clone();
+    let watches = watches.clone();
+    move |result| {
+        use kube::runtime::controller::Error as E2;
+        match result {
+            Ok(_) => watches.ok(controller),
+            Err(E2::QueueError(e)) => {
+                tracing::warn!(controller, "watch failed: {e}");
+                metrics.watch_failed(controller);
+                watches.error(controller, std::time::Instant::now());
+            }
+            Err(E2::ReconcilerFailed(..)) | Err(E2::ObjectNotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(controller, "controller: {e}");
+                metrics.watch_failed(controller);
+                watches.error(controller, std::time::Instant::now());
+            }
+        }
+        std::future::ready(())
+    }
 }
 
 async fn shutdown_signal() {

@@ -10,12 +10,14 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::metrics::Metrics;
+use crate::watch_health::WatchHealth;
 
 #[derive(Clone)]
 pub struct ServerState {
     pub metrics: Arc<Metrics>,
     /// Set once the controllers run.
     pub ready: Arc<AtomicBool>,
+    pub watches: Arc<WatchHealth>,
 }
 
 pub fn router(state: ServerState) -> Router {
@@ -37,9 +39,16 @@ async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<ServerState>) -> impl IntoResponse {
-    if state.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ready")
+    if !state.ready.load(Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "starting".to_string());
+    }
+    let stalled = state.watches.stalled(std::time::Instant::now());
+    if stalled.is_empty() {
+        (StatusCode::OK, "ready".to_string())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("watches failing: {}", stalled.join(", ")),
+        )
     }
 }

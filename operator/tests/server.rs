@@ -8,6 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use unstoppable_contract::{RunResult, RunSummary};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 use unstoppable_operator::server::{router, ServerState};
+use unstoppable_operator::watch_health::WatchHealth;
 
 async fn get(port: u16, path: &str) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -38,15 +39,31 @@ async fn endpoints_serve_health_readiness_and_metrics() {
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let watches = Arc::new(WatchHealth::default());
     let app = router(ServerState {
         metrics: metrics.clone(),
         ready: ready.clone(),
+        watches: watches.clone(),
     });
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     assert_eq!(get(port, "/healthz").await.0, 200);
     assert_eq!(get(port, "/readyz").await.0, 503);
     ready.store(true, Ordering::Relaxed);
+    assert_eq!(get(port, "/readyz").await.0, 200);
+    // A watch failing for minutes (e.g. an object it cannot decode) makes the operator unready.
+    let now = std::time::Instant::now();
+    for ago in [200u64, 150, 100, 50, 1] {
+        watches.error(
+            "backupresource",
+            now.checked_sub(std::time::Duration::from_secs(ago))
+                .unwrap_or(now),
+        );
+    }
+    let (code, body) = get(port, "/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("backupresource"), "{body}");
+    watches.ok("backupresource");
     assert_eq!(get(port, "/readyz").await.0, 200);
 
     let l = ResourceLabels {
