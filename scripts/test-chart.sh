@@ -23,7 +23,14 @@ helm lint --strict "$chart" --set serviceMonitor.enabled=true
 helm4 lint --strict "$chart"
 
 step "helm template | kubernetes-validate --strict"
-helm template unstoppable "$chart" -n unstoppable --include-crds \
+monitoring="--api-versions monitoring.coreos.com/v1/PrometheusRule --api-versions monitoring.coreos.com/v1/ServiceMonitor"
+# Without the Prometheus Operator's CRDs (a bare kind cluster) neither object is rendered.
+helm template unstoppable "$chart" -n unstoppable --set serviceMonitor.enabled=true > "$out/bare.yaml"
+if grep -qE "kind: (PrometheusRule|ServiceMonitor)" "$out/bare.yaml"; then
+  echo "PrometheusRule/ServiceMonitor rendered without the monitoring.coreos.com API"; exit 1
+fi
+# shellcheck disable=SC2086
+helm template unstoppable "$chart" -n unstoppable --include-crds $monitoring \
   --set serviceMonitor.enabled=true \
   --set 'storageClasses[0].name=mayastor-3,storageClasses[0].provisioner=io.openebs.csi-mayastor' \
   > "$out/all.yaml"
@@ -42,6 +49,8 @@ for kind, d in custom.items():
     yaml.safe_dump(d, open(f"{out}/{kind}.yaml", "w"))
 yaml.safe_dump(custom["PrometheusRule"]["spec"], open(f"{out}/rules.yaml", "w"))
 kinds = sorted({d["kind"] for d in docs})
+endpoints = custom["ServiceMonitor"]["spec"]["endpoints"]
+assert all(e.get("honorLabels") is True for e in endpoints), "ServiceMonitor must honour our namespace label"
 print("rendered:", ", ".join(kinds))
 for needed in ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResourceDefinition", "Deployment",
                "NetworkPolicy", "PrometheusRule", "Service", "ServiceAccount", "ServiceMonitor", "StorageClass"]:

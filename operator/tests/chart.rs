@@ -16,6 +16,9 @@ fn exported() -> BTreeSet<String> {
     };
     m.expected_interval.get_or_create(&l).set(1);
     m.created.get_or_create(&l).set(1);
+    m.ready.get_or_create(&l).set(1);
+    m.suspended.get_or_create(&l).set(0);
+    m.watch_failed("x");
     m.record_run(
         &l,
         1.0,
