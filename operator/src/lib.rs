@@ -19,4 +19,5 @@ pub mod schedule;
 pub mod secrets;
 pub mod server;
 pub mod storage;
+pub mod tolerant_watch;
 pub mod watch_health;

@@ -18,6 +18,7 @@ use unstoppable_operator::crd::{BackupCustomer, BackupResource};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 use unstoppable_operator::render::{Settings, LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::server::{router, ServerState};
+use unstoppable_operator::tolerant_watch;
 use unstoppable_operator::watch_health::WatchHealth;
 use unstoppable_operator::{customer_controller, job_controller, resource_controller};
 
@@ -100,30 +101,40 @@ async fn run(args: Args) -> Result<(), String> {
 
     // Only our CRDs and our labelled children are watched: the cache stays small.
     let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
-    let resources: Api<BackupResource> = Api::all(client.clone());
-    let resource_controller = Controller::new(resources, watcher::Config::default());
-    let resource_store = resource_controller.store();
+    // Our CRDs are watched object by object: one that cannot be decoded is skipped and
+    // reported, never a stall of every tenant's reconciliation.
+    let (resource_store, resources) = tolerant_watch::watch::<BackupResource>(
+        client.clone(),
+        watcher::Config::default(),
+        metrics.clone(),
+    );
+    let (_, customers_for_resources) = tolerant_watch::watch::<BackupCustomer>(
+        client.clone(),
+        watcher::Config::default(),
+        metrics.clone(),
+    );
+    let (customer_store, customers) = tolerant_watch::watch::<BackupCustomer>(
+        client.clone(),
+        watcher::Config::default(),
+        metrics.clone(),
+    );
     let by_customer = resource_store.clone();
-    let resource_loop = resource_controller
+    let resource_loop = Controller::for_stream(resources, resource_store.clone())
         .owns(Api::<CronJob>::all(client.clone()), ours.clone())
         .owns(
             Api::<PersistentVolumeClaim>::all(client.clone()),
             ours.clone(),
         )
-        .watches(
-            Api::<BackupCustomer>::all(client.clone()),
-            watcher::Config::default(),
-            move |customer| {
-                let ns = customer.namespace();
-                let name = customer.name_any();
-                by_customer
-                    .state()
-                    .into_iter()
-                    .filter(|r| r.namespace() == ns && r.spec.customer_ref.name == name)
-                    .map(|r| ObjectRef::from_obj(r.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches_stream(customers_for_resources, move |customer| {
+            let ns = customer.namespace();
+            let name = customer.name_any();
+            by_customer
+                .state()
+                .into_iter()
+                .filter(|r| r.namespace() == ns && r.spec.customer_ref.name == name)
+                .map(|r| ObjectRef::from_obj(r.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .shutdown_on_signal()
         .run(
             resource_controller::reconcile,
@@ -131,17 +142,14 @@ async fn run(args: Args) -> Result<(), String> {
             ctx.clone(),
         )
         .for_each(observe(resource_controller::CONTROLLER, &metrics, &watches));
-    let customer_loop = Controller::new(
-        Api::<BackupCustomer>::all(client.clone()),
-        watcher::Config::default(),
-    )
-    .shutdown_on_signal()
-    .run(
-        customer_controller::reconcile,
-        customer_controller::error_policy,
-        ctx.clone(),
-    )
-    .for_each(observe(customer_controller::CONTROLLER, &metrics, &watches));
+    let customer_loop = Controller::for_stream(customers, customer_store)
+        .shutdown_on_signal()
+        .run(
+            customer_controller::reconcile,
+            customer_controller::error_policy,
+            ctx.clone(),
+        )
+        .for_each(observe(customer_controller::CONTROLLER, &metrics, &watches));
     let job_loop = Controller::new(Api::<Job>::all(client.clone()), ours)
         .shutdown_on_signal()
         .run(

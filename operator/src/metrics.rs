@@ -37,6 +37,11 @@ pub struct FileLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
     pub controller: String,
 }
@@ -60,6 +65,7 @@ pub struct Metrics {
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub watch_errors: Family<ControllerLabels, Counter>,
+    pub undecodable: Family<KindLabels, Gauge>,
     pub start_time: FloatGauge,
 }
 
@@ -85,6 +91,7 @@ impl Default for Metrics {
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
             watch_errors: Family::default(),
+            undecodable: Family::default(),
             start_time: FloatGauge::default(),
             registry: Registry::default(),
         };
@@ -170,6 +177,11 @@ impl Default for Metrics {
             "Errors of the watches (list/watch of the API, objects that cannot be decoded) by controller",
             m.watch_errors.clone(),
         );
+        r.register(
+            "unstoppable_undecodable_objects",
+            "Objects the operator cannot decode and therefore skips, by kind (see its log)",
+            m.undecodable.clone(),
+        );
         r.register_with_unit(
             "unstoppable_operator_start_time",
             "Unix time when this operator process started (changes on every restart)",
@@ -194,6 +206,12 @@ impl Metrics {
                 controller: controller.into(),
             })
             .inc();
+    }
+
+    pub fn set_undecodable(&self, kind: &str, n: usize) {
+        self.undecodable
+            .get_or_create(&KindLabels { kind: kind.into() })
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub fn watch_failed(&self, controller: &str) {

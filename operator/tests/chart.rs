@@ -19,6 +19,7 @@ fn exported() -> BTreeSet<String> {
     m.ready.get_or_create(&l).set(1);
     m.suspended.get_or_create(&l).set(0);
     m.watch_failed("x");
+    m.set_undecodable("BackupResource", 0);
     m.record_run(
         &l,
         1.0,
