@@ -96,6 +96,9 @@ done
 grep -q 'value: "openebs-hostpath"' "$out/dev.yaml"
 grep -q 'value: "mayastor-3"' "$out/prod.yaml"
 grep -q 'io.openebs.csi-mayastor' "$out/prod.yaml"
+# The operator may reach in-cluster S3 (SeaweedFS on 8333) in dev, not in prod.
+grep -q 'port: 8333' "$out/dev.yaml"
+! grep -q 'port: 8333' "$out/prod.yaml"
 
 step "YAML syntax of talos/ and kind-config.yaml"
 python3 - <<'PY'

@@ -42,6 +42,16 @@ impl Default for Settings {
     }
 }
 
+/// Requests and limits of a backup pod whose resource sets none: a BestEffort pod is the first
+/// to be evicted and cannot start in a namespace with a ResourceQuota. A full backup measured
+/// ~150-220 MiB peak (see the README's benchmark); the limit leaves room for large files.
+pub fn default_job_resources() -> serde_json::Value {
+    json!({
+        "requests": {"cpu": "250m", "memory": "256Mi"},
+        "limits": {"memory": "1Gi"},
+    })
+}
+
 /// Where the job pod mounts things.
 pub const HOT_MOUNT: &str = "/var/lib/unstoppable/hot";
 pub const CA_MOUNT: &str = "/etc/unstoppable/ftps-ca";
@@ -62,7 +72,7 @@ pub const MANAGED_BY: &str = "unstoppable-operator";
 pub enum RenderError {
     #[error("{0} has no namespace")]
     NoNamespace(String),
-    #[error("the customer has no secret source; set secrets.secretRef")]
+    #[error("the customer has no secret source; set secrets.secretRef or secrets.infisical")]
     NoSecretSource,
     #[error("rendering {what}: {detail}")]
     Invalid { what: &'static str, detail: String },
@@ -123,6 +133,13 @@ pub fn render(
         })?;
     let pvc_name = names::hot_pvc_name(&name);
     let cron_name = names::cronjob_name(&name);
+    let job_resources = match &resource.spec.resources {
+        Some(r) => serde_json::to_value(r).map_err(|e| RenderError::Invalid {
+            what: "resources",
+            detail: e.to_string(),
+        })?,
+        None => default_job_resources(),
+    };
 
     let hot = merged_hot_storage(
         &customer.spec.hot_storage,
@@ -270,7 +287,7 @@ pub fn render(
                                 "imagePullPolicy": settings.image_pull_policy,
                                 "args": ["backup"],
                                 "env": env,
-                                "resources": resource.spec.resources,
+                                "resources": job_resources,
                                 "volumeMounts": mounts,
                                 "terminationMessagePath": "/dev/termination-log",
                                 "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -518,6 +535,17 @@ mod tests {
             cron_spec(&rendered(&BackupCustomer::test(), &r)).suspend,
             Some(true)
         );
+    }
+
+    #[test]
+    fn a_pod_without_resources_gets_requests_and_a_memory_limit() {
+        let d = rendered(&BackupCustomer::test(), &BackupResource::test());
+        let r = container(&d).resources.as_ref().expect("resources");
+        let requests = r.requests.as_ref().expect("requests");
+        assert_eq!(requests.get("memory").map(|q| q.0.as_str()), Some("256Mi"));
+        assert_eq!(requests.get("cpu").map(|q| q.0.as_str()), Some("250m"));
+        let limits = r.limits.as_ref().expect("limits");
+        assert_eq!(limits.get("memory").map(|q| q.0.as_str()), Some("1Gi"));
     }
 
     #[test]
