@@ -58,6 +58,20 @@ for needed in ["ClusterRole", "ClusterRoleBinding", "ConfigMap", "CustomResource
 PY
 kubernetes-validate --strict -k 1.30.0 "$out/builtin.yaml"
 
+step "Secrets readable only in the listed namespaces when secretNamespaces is set"
+helm template unstoppable "$chart" -n unstoppable --set 'secretNamespaces={tenant-a,tenant-b}' > "$out/narrow.yaml"
+python3 - "$out/narrow.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+cluster = [d for d in docs if d["kind"] == "ClusterRole"][0]
+assert not any("secrets" in r["resources"] for r in cluster["rules"]), "ClusterRole still reads secrets"
+roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
+bindings = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding")
+assert roles == bindings == ["tenant-a", "tenant-b"], (roles, bindings)
+print("secrets: Roles in", ", ".join(roles))
+PY
+kubernetes-validate --strict -k 1.30.0 "$out/narrow.yaml" >/dev/null
+
 step "PrometheusRule and ServiceMonitor against their schemas"
 cat > "$out/validate.mjs" <<'JS'
 // The models package is ESM-only: import it by file path from wherever it was installed.
