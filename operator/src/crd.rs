@@ -140,6 +140,7 @@ pub struct InfisicalSource {
 #[serde(rename_all = "camelCase")]
 pub struct SecretRef {
     /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
 
@@ -293,6 +294,7 @@ pub struct BackupResourceSpec {
 #[serde(rename_all = "camelCase")]
 pub struct CustomerRef {
     /// Name of the BackupCustomer.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
 
