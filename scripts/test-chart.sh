@@ -65,12 +65,29 @@ import sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 cluster = [d for d in docs if d["kind"] == "ClusterRole"][0]
 assert not any("secrets" in r["resources"] for r in cluster["rules"]), "ClusterRole still reads secrets"
-roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role")
-bindings = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding")
+roles = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-secrets"))
+bindings = sorted(d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding" and d["metadata"]["name"].endswith("-secrets"))
 assert roles == bindings == ["tenant-a", "tenant-b"], (roles, bindings)
 print("secrets: Roles in", ", ".join(roles))
 PY
 kubernetes-validate --strict -k 1.30.0 "$out/narrow.yaml" >/dev/null
+
+step "Two replicas elect a leader on a Lease"
+helm template unstoppable "$chart" -n unstoppable --set replicas=2 > "$out/ha.yaml"
+python3 - "$out/ha.yaml" <<'PY'
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+dep = [d for d in docs if d["kind"] == "Deployment"][0]
+assert dep["spec"]["replicas"] == 2 and dep["spec"]["strategy"]["type"] == "RollingUpdate"
+env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0]["env"]}
+assert env["UNSTOPPABLE_LEADER_ELECTION"]["value"] == "true"
+assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+role = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("leader-election")][0]
+assert role["metadata"]["namespace"] == "unstoppable"
+assert role["rules"][0]["resources"] == ["leases"]
+print("leader election: Lease RBAC and env in place")
+PY
+kubernetes-validate --strict -k 1.30.0 "$out/ha.yaml" >/dev/null
 
 step "PrometheusRule and ServiceMonitor against their schemas"
 cat > "$out/validate.mjs" <<'JS'

@@ -10,6 +10,7 @@ pub mod customer_controller;
 pub mod error;
 pub mod fixtures;
 pub mod job_controller;
+pub mod leadership;
 pub mod metrics;
 pub mod names;
 pub mod render;

@@ -15,6 +15,7 @@ use kube::runtime::{watcher, Controller};
 use kube::{Api, Client, ResourceExt};
 use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupResource};
+use unstoppable_operator::leadership::{self, LeaseSettings};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 use unstoppable_operator::render::{Settings, LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::server::{router, ServerState};
@@ -45,6 +46,17 @@ struct Args {
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "UNSTOPPABLE_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    /// Take a Lease before reconciling, so several replicas can run (one leads, the others
+    /// stand by). Needs POD_NAMESPACE (and POD_NAME as identity) from the downward API.
+    #[arg(long, env = "UNSTOPPABLE_LEADER_ELECTION", default_value_t = false)]
+    leader_election: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(
+        long,
+        env = "UNSTOPPABLE_LEASE_NAME",
+        default_value = "unstoppable-operator"
+    )]
+    lease_name: String,
     /// `json` (default) or `text` logs.
     #[arg(long, env = "UNSTOPPABLE_LOG_FORMAT", default_value = "json")]
     log_format: String,
@@ -84,6 +96,19 @@ async fn run(args: Args) -> Result<(), String> {
     let watches = Arc::new(WatchHealth::default());
     let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
     let ready = Arc::new(AtomicBool::new(false));
+    let lease = if args.leader_election {
+        Some(LeaseSettings {
+            name: args.lease_name.clone(),
+            namespace: std::env::var("POD_NAMESPACE").map_err(|_| {
+                "--leader-election needs POD_NAMESPACE (the namespace of the Lease); set it from the downward API".to_string()
+            })?,
+            identity: std::env::var("POD_NAME")
+                .or_else(|_| std::env::var("HOSTNAME"))
+                .unwrap_or_else(|_| format!("unstoppable-{}", std::process::id())),
+        })
+    } else {
+        None
+    };
 
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
@@ -98,6 +123,19 @@ async fn run(args: Args) -> Result<(), String> {
             .with_graceful_shutdown(shutdown_signal())
             .await;
     });
+
+    // A standby is healthy and ready (a rollout must not wait for it); it only does not reconcile.
+    let leading = match &lease {
+        Some(settings) => {
+            ready.store(true, Ordering::Relaxed);
+            let leading = leadership::lead(client.clone(), settings)
+                .await
+                .map_err(|e| format!("leader election on Lease {}: {e}", settings.name))?;
+            Some(leading)
+        }
+        None => None,
+    };
+    metrics.leader.set(1);
 
     // Only our CRDs and our labelled children are watched: the cache stays small.
     let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
@@ -183,7 +221,22 @@ async fn run(args: Args) -> Result<(), String> {
     });
     ready.store(true, Ordering::Relaxed);
     tracing::info!("controllers started");
-    tokio::join!(resource_loop, customer_loop, job_loop);
+    let controllers = async {
+        tokio::join!(resource_loop, customer_loop, job_loop);
+    };
+    match leading {
+        Some(leading) => {
+            tokio::select! {
+                _ = controllers => {}
+                _ = leadership::lost(leading) => {
+                    // Another replica may lead already: stop writing at once.
+                    tracing::error!("lost the leader lease; exiting so that only one replica reconciles");
+                    std::process::exit(1);
+                }
+            }
+        }
+        None => controllers.await,
+    }
     gc.abort();
     let _ = server.await;
     tracing::info!("stopped");

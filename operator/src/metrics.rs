@@ -67,6 +67,7 @@ pub struct Metrics {
     pub watch_errors: Family<ControllerLabels, Counter>,
     pub undecodable: Family<KindLabels, Gauge>,
     pub start_time: FloatGauge,
+    pub leader: Gauge,
 }
 
 pub const RESULTS: [RunResult; 3] = [RunResult::Success, RunResult::Incomplete, RunResult::Failed];
@@ -93,6 +94,7 @@ impl Default for Metrics {
             watch_errors: Family::default(),
             undecodable: Family::default(),
             start_time: FloatGauge::default(),
+            leader: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -181,6 +183,11 @@ impl Default for Metrics {
             "unstoppable_undecodable_objects",
             "Objects the operator cannot decode and therefore skips, by kind (see its log)",
             m.undecodable.clone(),
+        );
+        r.register(
+            "unstoppable_operator_leader",
+            "1 on the replica that reconciles (holds the Lease, or runs without leader election), 0 on a standby",
+            m.leader.clone(),
         );
         r.register_with_unit(
             "unstoppable_operator_start_time",
