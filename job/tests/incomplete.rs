@@ -227,6 +227,37 @@ fn a_file_that_vanishes_before_its_download_is_counted_not_failed() {
 }
 
 #[test]
+fn a_file_that_keeps_changing_while_read_is_left_out_and_the_run_says_so() {
+    let work = TestDir::new();
+    let root = work.join("served");
+    tree_of(&root, 3);
+    write_file(&root.join("ok/app.log"), b"first line\n", time(7)).expect("write");
+    let server = Pyftpd::start_with_hooks(&root, None, Some("app.log"));
+    let mut env = JobEnv::new("acme", "changing", &work.join("hot"));
+    env.cold_dir(&work.join("cold")).ftps(server.port, "/");
+    env.set("UNSTOPPABLE_FTPS_RETRIES", "1");
+    let run = env.run(&["backup"]);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    let s = run.summary();
+    assert_eq!(s.failed_paths, 1, "{s:?}");
+    assert_eq!(s.failures[0].path, "/ok/app.log");
+    assert!(
+        s.failures[0].reason.contains("changed while being read"),
+        "{:?}",
+        s.failures[0]
+    );
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
+    assert!(!restored.join("ok/app.log").exists(), "no half-read file");
+    assert_eq!(
+        std::fs::read(restored.join("ok/a.txt")).expect("a.txt"),
+        b"a\n"
+    );
+    env.assert_check_clean();
+}
+
+#[test]
 fn a_second_run_of_the_same_repository_is_refused_while_the_first_completes() {
     let server = Vsftpd::start(VsftpdOptions {
         max_rate: Some(512 * 1024),

@@ -243,6 +243,11 @@ impl Pyftpd {
 
     /// Like `start`; a file named `vanish` is deleted when a client asks to download it.
     pub fn start_with(root: &Path, vanish: Option<&str>) -> Self {
+        Self::start_with_hooks(root, vanish, None)
+    }
+
+    /// Like `start_with`; a file named `grow` gets a line appended whenever it is downloaded.
+    pub fn start_with_hooks(root: &Path, vanish: Option<&str>, grow: Option<&str>) -> Self {
         let tls = tls();
         let port = free_port();
         let (pasv_min, pasv_max) = passive_range();
@@ -258,7 +263,8 @@ impl Pyftpd {
             .arg(FTP_PASSWORD)
             .arg(pasv_min.to_string())
             .arg(pasv_max.to_string())
-            .args(vanish)
+            .arg(vanish.unwrap_or("-"))
+            .args(grow)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
