@@ -60,9 +60,11 @@ func certPEM(c *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 }
 
+// keyPEM uses PKCS#8, the most widely accepted key encoding (Go, curl,
+// rustls/kube-rs all read it).
 func keyPEM(k *ecdsa.PrivateKey) []byte {
-	der, _ := x509.MarshalECPrivateKey(k)
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
+	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
 // write stores cert and key as NAME.crt / NAME.key (key 0600).
@@ -78,7 +80,8 @@ type pki struct {
 	ca        *keyPair
 	admin     *keyPair // O=system:masters
 	kcm       *keyPair // CN=system:kube-controller-manager (bootstrap RBAC role)
-	saKeyFile string   // ServiceAccount token signing key (private; public half derived by apiserver)
+	saKeyFile string   // ServiceAccount token signing key (apiserver signs, KCM signs legacy token Secrets)
+	saPubFile string   // its public half, used by the apiserver to verify tokens
 }
 
 func makePKI(dir string) (*pki, error) {
@@ -129,6 +132,16 @@ func makePKI(dir string) (*pki, error) {
 	}
 	p.saKeyFile = filepath.Join(dir, "sa.key")
 	if err := os.WriteFile(p.saKeyFile, keyPEM(saKey), 0o600); err != nil {
+		return nil, err
+	}
+	// Separate public-key file: --service-account-key-file does not accept
+	// a PKCS#8 private key.
+	pub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	p.saPubFile = filepath.Join(dir, "sa.pub")
+	if err := os.WriteFile(p.saPubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
 		return nil, err
 	}
 	return p, nil
