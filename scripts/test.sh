@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite. Installs missing tools, starts one SeaweedFS (S3) for all tests, runs
-# `cargo test`, then the chart checks (scripts/test-chart.sh). FTPS servers (vsftpd, pyftpdlib,
-# libunftp) are started by the tests themselves.
+# The whole test suite. Installs missing tools, starts one SeaweedFS (S3) and one real Kubernetes
+# control plane (testenv/: kube-apiserver, kube-controller-manager, etcd in one Go process) for
+# all tests, runs `cargo test`, then the chart checks (scripts/test-chart.sh). FTPS servers
+# (vsftpd, pyftpdlib, pure-ftpd, libunftp) are started by the tests themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,9 +19,12 @@ AWS_ACCESS_KEY_ID=$UNSTOPPABLE_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$UNSTOPP
   weed mini -dir="$work/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$s3_port" -admin.ui=false \
   >"$work/weed.log" 2>&1 &
 weed_pid=$!
+testenv_pid=""
 cleanup() {
   kill "$weed_pid" 2>/dev/null || true
+  [ -n "$testenv_pid" ] && kill "$testenv_pid" 2>/dev/null || true
   wait "$weed_pid" 2>/dev/null || true
+  [ -n "$testenv_pid" ] && wait "$testenv_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -30,6 +34,22 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 curl -s -o /dev/null "$UNSTOPPABLE_TEST_S3_ENDPOINT" || { echo "SeaweedFS did not start:"; tail -20 "$work/weed.log"; exit 1; }
+
+# The control plane: built once per machine (first build ~6 min on 2 cores, then seconds).
+command -v go >/dev/null 2>&1 || { echo "Go (>= 1.26) is needed to build testenv/"; exit 1; }
+testenv_bin="${CARGO_TARGET_DIR:-$PWD/target}/testenv/testenv"
+mkdir -p "$(dirname "$testenv_bin")"
+echo "building testenv (the Kubernetes control plane for the tests)"
+go build -C testenv -ldflags "$(cat testenv/ldflags)" -o "$testenv_bin" .
+"$testenv_bin" up --dir "$work/kube" >"$work/testenv.out" 2>&1 &
+testenv_pid=$!
+for _ in $(seq 1 300); do
+  if grep -q '^ready ' "$work/testenv.out"; then break; fi
+  kill -0 "$testenv_pid" 2>/dev/null || break
+  sleep 0.2
+done
+grep -q '^ready ' "$work/testenv.out" || { echo "testenv did not start:"; cat "$work/testenv.out"; tail -20 "$work/kube/control-plane.log" 2>/dev/null; exit 1; }
+export UNSTOPPABLE_TEST_KUBECONFIG="$work/kube/kubeconfig"
 
 cargo test --workspace "$@"
 scripts/test-chart.sh

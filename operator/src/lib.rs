@@ -22,3 +22,11 @@ pub mod server;
 pub mod storage;
 pub mod tolerant_watch;
 pub mod watch_health;
+
+/// Selects rustls' crypto provider for the whole process. Both `ring` (kube) and `aws-lc-rs`
+/// (the AWS SDK) are compiled in, and rustls refuses to guess: without this, the first TLS
+/// connection to the Kubernetes API panics.
+pub fn install_crypto_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -66,6 +66,7 @@ struct Args {
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     init_logging(&args.log_format);
+    unstoppable_operator::install_crypto_provider();
     match run(args).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
