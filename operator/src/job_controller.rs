@@ -119,39 +119,23 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         );
         patch_status(&ctx, &res, &status).await?;
         ctx.event(&res, false, "BackupSucceeded", message).await;
-    } else if outcome.result == RunResult::Incomplete {
-        let s = outcome.summary.clone().unwrap_or_default();
-        let reason = format!(
-            "snapshot {} is incomplete: {}",
-            s.snapshot_id.as_deref().unwrap_or("?"),
-            incomplete_text(&s)
-        );
-        status.last_failure = Some(LastFailure {
-            time: outcome.finished.clone(),
-            reason: reason.clone(),
-        });
-        conditions::set(
-            &mut status.conditions,
-            "LastBackupSucceeded",
-            false,
-            "BackupIncomplete",
-            &reason,
-            generation,
-            outcome.finished.clone(),
-        );
-        patch_status(&ctx, &res, &status).await?;
-        ctx.event(
-            &res,
-            true,
-            "BackupIncomplete",
-            format!("job {}: {reason}", job.name_any()),
-        )
-        .await;
     } else {
-        let reason = outcome
-            .reason
-            .clone()
-            .unwrap_or_else(|| "the backup job failed".into());
+        // An incomplete run wrote a snapshot without some paths; a failed one wrote nothing.
+        let (code, reason) = if outcome.result == RunResult::Incomplete {
+            let s = outcome.summary.clone().unwrap_or_default();
+            let reason = format!(
+                "snapshot {} is incomplete: {}",
+                s.snapshot_id.as_deref().unwrap_or("?"),
+                incomplete_text(&s)
+            );
+            ("BackupIncomplete", reason)
+        } else {
+            let reason = outcome
+                .reason
+                .clone()
+                .unwrap_or_else(|| "the backup job failed".into());
+            ("BackupFailed", reason)
+        };
         status.last_failure = Some(LastFailure {
             time: outcome.finished.clone(),
             reason: reason.clone(),
@@ -160,7 +144,7 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
             &mut status.conditions,
             "LastBackupSucceeded",
             false,
-            "BackupFailed",
+            code,
             &reason,
             generation,
             outcome.finished.clone(),
@@ -169,7 +153,7 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         ctx.event(
             &res,
             true,
-            "BackupFailed",
+            code,
             format!("job {}: {reason}", job.name_any()),
         )
         .await;
