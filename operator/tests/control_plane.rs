@@ -230,5 +230,14 @@ async fn our_crds_install_and_admission_refuses_what_kubernetes_would_refuse() {
             "`{bad}`: {err}"
         );
     }
+    // Gone before the next test starts an operator that watches every namespace.
     let _ = namespaces.delete(&ns, &Default::default()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while namespaces.get_opt(&ns).await.ok().flatten().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "namespace {ns} was not deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
