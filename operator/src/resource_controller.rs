@@ -276,12 +276,19 @@ async fn suspend_cron_job(
     Ok(())
 }
 
-/// The API server's message when it refused a request for good (a 4xx other than a conflict or
-/// throttling): retrying the same request cannot help, a person must change the spec.
+/// The API server's message when it refused a request for good: a 4xx other than a conflict or
+/// throttling, or the 500 a server-side apply gets when the object cannot even be converted (an
+/// unparsable quantity such as `memory: banana`). Retrying the same request cannot help; a
+/// person must change the spec.
 fn rejection(err: &kube::Error) -> Option<String> {
     match err {
         kube::Error::Api(status)
             if (400..500).contains(&status.code) && ![409, 429].contains(&status.code) =>
+        {
+            Some(status.message.clone())
+        }
+        kube::Error::Api(status)
+            if status.code == 500 && status.message.starts_with("failed to convert new object") =>
         {
             Some(status.message.clone())
         }
