@@ -1,0 +1,309 @@
+//! A backup end to end on a real control plane (`testenv/`): the operator (as its
+//! ServiceAccount, with the chart's RBAC) renders the CronJob; a Job made from it is run by the
+//! real Job controller; its Pod is run by the test agent that stands in for the kubelet (the job
+//! binary against a pyftpdlib FTPS server and SeaweedFS); the operator reads the result back into
+//! the resource's status, Events and metrics — for a success, a failure and an incomplete run.
+
+mod cluster;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use cluster::{admin, agent, eventually, install_chart, tenant, var, Operator};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+use unstoppable_operator::crd::{BackupResource, SecretKeyRef};
+
+const USER: &str = "backup";
+const PASSWORD: &str = "ftp-secret-password";
+
+/// A CA and a server certificate for 127.0.0.1 (rustls refuses a self-signed CA as end entity).
+fn certificates(dir: &Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    let run = |args: &[&str]| {
+        let ok = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl")
+            .success();
+        assert!(ok, "openssl {args:?}");
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext"),
+        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    (
+        std::fs::read_to_string(dir.join("ca.pem")).expect("ca"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+struct Ftps(Child);
+
+impl Drop for Ftps {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// pyftpdlib with explicit TLS serving `root`; a file named `app.log` grows whenever it is read.
+fn ftps_server(root: &Path, cert: &Path, key: &Path) -> (Ftps, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let pasv = 36000 + (std::process::id() % 100) as u16 * 20;
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../job/tests/fixtures/mlsd_ftps_server.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(root)
+        .arg(port.to_string())
+        .arg(cert)
+        .arg(key)
+        .args([USER, PASSWORD])
+        .args([pasv.to_string(), (pasv + 19).to_string()])
+        .args(["-", "app.log"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pyftpdlib (run scripts/install-test-deps.sh)");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("ready line");
+    assert_eq!(line.trim(), "ready");
+    (Ftps(child), port)
+}
+
+/// What `kubectl create job --from=cronjob/…` does: a Job from the CronJob's template.
+async fn run_now(client: &Client, ns: &str, name: &str) {
+    let cron_jobs: Api<CronJob> = Api::namespaced(client.clone(), ns);
+    let cron = cron_jobs.get("backup-www").await.expect("cronjob");
+    let template = cron.spec.expect("spec").job_template;
+    let meta = template.metadata.unwrap_or_default();
+    let job = Job {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            labels: meta.labels,
+            annotations: meta.annotations,
+            ..Default::default()
+        },
+        spec: template.spec,
+        ..Default::default()
+    };
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("job");
+}
+
+/// Waits until the resource's `LastBackupSucceeded` condition has `reason`.
+async fn last_result(resources: &Api<BackupResource>, reason: &str) -> String {
+    eventually(&format!("LastBackupSucceeded {reason}"), || async {
+        let r = resources.get("www").await.ok()?;
+        let c = r
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "LastBackupSucceeded")?;
+        (c.reason == reason).then_some(c.message)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_backup_runs_through_the_real_cronjob_and_job_controllers_and_its_result_comes_back() {
+    let (client, admin_config) = admin().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = install_chart(&client, &admin_config, dir.path()).await;
+    let operator = Operator::start(&kubeconfig);
+
+    let (ca, cert, key) = certificates(dir.path());
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(served.join("site")).expect("served");
+    std::fs::write(served.join("site/index.html"), b"<h1>hello</h1>\n").expect("write");
+    std::fs::write(served.join("site/data.bin"), vec![7u8; 300_000]).expect("write");
+    let (_ftps, port) = ftps_server(&served, &cert, &key);
+
+    let ns = format!("e2e-{}", std::process::id());
+    let bucket = format!("e2e-{}", std::process::id());
+    tenant(
+        &client,
+        &ns,
+        &bucket,
+        json!({"FTP_USERNAME": USER, "FTP_PASSWORD": PASSWORD, "ca.pem": ca}),
+    )
+    .await;
+    let mut resource = BackupResource::test();
+    resource.metadata = Default::default();
+    resource.metadata.name = Some("www".into());
+    resource.metadata.namespace = Some(ns.clone());
+    let ftps = &mut resource.spec.source.ftps;
+    ftps.host = "127.0.0.1".into();
+    ftps.port = i32::from(port);
+    ftps.path = "/site".into();
+    ftps.tls.ca_secret_ref = Some(SecretKeyRef {
+        name: "acme-credentials".into(),
+        key: "ca.pem".into(),
+    });
+    let resources: Api<BackupResource> = Api::namespaced(client.clone(), &ns);
+    resources
+        .create(&PostParams::default(), &resource)
+        .await
+        .expect("resource");
+    let cron_jobs: Api<CronJob> = Api::namespaced(client.clone(), &ns);
+    eventually("the CronJob", || async {
+        cron_jobs.get_opt("backup-www").await.ok().flatten()
+    })
+    .await;
+    let _agent = agent::start(client.clone(), &ns, dir.path().join("node"));
+
+    // A success.
+    run_now(&client, &ns, "backup-www-1").await;
+    let message = last_result(&resources, "BackupSucceeded").await;
+    assert!(message.contains("2 new"), "{message}");
+    let status = resources
+        .get("www")
+        .await
+        .expect("resource")
+        .status
+        .expect("status");
+    assert!(status.last_successful_time.is_some());
+    assert!(status.last_snapshot.is_some_and(|s| s.files_new == 2));
+
+    // A failure: the server refuses the login.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    secrets
+        .patch(
+            "acme-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"FTP_PASSWORD": "wrong"}})),
+        )
+        .await
+        .expect("break the password");
+    run_now(&client, &ns, "backup-www-2").await;
+    let message = last_result(&resources, "BackupFailed").await;
+    assert!(message.contains("login"), "{message}");
+    assert!(
+        !message.contains("wrong"),
+        "no secret in the status: {message}"
+    );
+
+    // An incomplete run: a file that keeps growing while it is read (exit 3).
+    secrets
+        .patch(
+            "acme-credentials",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"FTP_PASSWORD": PASSWORD}})),
+        )
+        .await
+        .expect("fix the password");
+    std::fs::write(served.join("site/app.log"), b"first line\n").expect("write");
+    run_now(&client, &ns, "backup-www-3").await;
+    let message = last_result(&resources, "BackupIncomplete").await;
+    assert!(message.contains("/site/app.log"), "{message}");
+
+    let metrics = operator.metrics();
+    let labels = format!(r#"namespace="{ns}",customer="acme",resource="www""#);
+    for needle in [
+        format!("unstoppable_backup_runs_total{{{labels},result=\"success\"}} 1"),
+        format!("unstoppable_backup_runs_total{{{labels},result=\"failure\"}} 1"),
+        format!("unstoppable_backup_runs_total{{{labels},result=\"incomplete\"}} 1"),
+        format!("unstoppable_backup_last_failed_paths{{{labels}}} 1"),
+        format!("unstoppable_backup_last_run_success{{{labels}}} 0"),
+    ] {
+        assert!(metrics.contains(&needle), "missing {needle}\n{metrics}");
+    }
+    let log = operator.stop();
+    assert!(!log.contains(PASSWORD), "the operator logged a secret");
+
+    // A restart re-reads the three Jobs in no particular order: no gauge moves backwards.
+    let last_success = resources
+        .get("www")
+        .await
+        .expect("resource")
+        .status
+        .and_then(|s| s.last_successful_time)
+        .expect("last success")
+        .0
+        .as_second();
+    let operator = Operator::start(&kubeconfig);
+    let after = eventually("the Jobs to be read again", || async {
+        let m = operator.metrics();
+        m.contains(&format!(
+            "unstoppable_backup_last_failed_paths{{{labels}}} 1"
+        ))
+        .then_some(m)
+    })
+    .await;
+    for needle in [
+        format!("unstoppable_backup_last_run_success{{{labels}}} 0"),
+        format!("unstoppable_backup_last_success_timestamp_seconds{{{labels}}} {last_success}.0"),
+    ] {
+        assert!(after.contains(&needle), "missing {needle}\n{after}");
+    }
+    assert!(
+        !after.contains(&format!("{labels},result=\"success\"}} 1")),
+        "a run seen before the restart was counted again:\n{after}"
+    );
+    operator.stop();
+    let _ = var("UNSTOPPABLE_TEST_S3_ENDPOINT");
+}
