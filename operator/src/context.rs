@@ -64,6 +64,11 @@ impl Context {
         err: &Error,
     ) -> Action {
         let key = object_key(obj);
+        if matches!(err, Error::Conflict(_)) {
+            // Not a failure: another writer was first; read again and redo.
+            tracing::debug!(controller, object = %key, "{err}; reconciling again");
+            return Action::requeue(Duration::from_millis(500));
+        }
         tracing::warn!(controller, object = %key, "reconcile failed: {err}");
         self.metrics.reconcile_failed(controller);
         Action::requeue(self.backoff(&key))

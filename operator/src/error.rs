@@ -7,6 +7,10 @@ pub enum Error {
     NoNamespace(String),
     #[error("serialising: {0}")]
     Json(#[from] serde_json::Error),
+    /// The object changed since it was read (a status written from a stale copy is refused);
+    /// the reconcile runs again at once on the fresh object.
+    #[error("{0} changed since it was read")]
+    Conflict(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

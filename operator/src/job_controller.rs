@@ -71,14 +71,17 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
             .is_some_and(|f| f.time.0 >= outcome.finished.0)
     };
     let finished_secs = outcome.finished.0.as_second() as f64;
-    ctx.metrics.record_run(
-        &labels,
-        finished_secs,
-        outcome.summary.as_ref(),
-        outcome.result,
-        !already,
-    );
+    let record = |count: bool| {
+        ctx.metrics.record_run(
+            &labels,
+            finished_secs,
+            outcome.summary.as_ref(),
+            outcome.result,
+            count,
+        )
+    };
     if already {
+        record(false);
         return Ok(Action::await_change());
     }
 
@@ -118,6 +121,8 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
             outcome.finished.clone(),
         );
         patch_status(&ctx, &res, &status).await?;
+        // Counted once the status holds it: a refused (stale) write is redone, not recounted.
+        record(true);
         ctx.event(&res, false, "BackupSucceeded", message).await;
     } else {
         // An incomplete run wrote a snapshot without some paths; a failed one wrote nothing.
@@ -150,6 +155,8 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
             outcome.finished.clone(),
         );
         patch_status(&ctx, &res, &status).await?;
+        // Counted once the status holds it: a refused (stale) write is redone, not recounted.
+        record(true);
         ctx.event(
             &res,
             true,

@@ -340,14 +340,25 @@ pub async fn patch_status(
         .namespace()
         .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
     let api: Api<BackupResource> = Api::namespaced(ctx.client.clone(), &ns);
-    let patch = json!({"status": status});
-    api.patch_status(
-        &res.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
+    // Two controllers write this status (the resource's conditions; the job results), each from
+    // the copy it read. A merge patch replaces the whole conditions list, so a write from a stale
+    // copy would erase the other's latest result: the resourceVersion makes it fail instead.
+    let mut patch = json!({"status": status});
+    if let Some(rv) = &res.metadata.resource_version {
+        patch["metadata"] = json!({"resourceVersion": rv});
+    }
+    match api
+        .patch_status(
+            &res.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Conflict(res.name_any())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// After an operator restart the metrics are empty: take the last success from the status, so a

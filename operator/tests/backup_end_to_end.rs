@@ -6,9 +6,7 @@
 
 mod cluster;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
+use cluster::ftps::{certificates, ftps_server, PASSWORD, USER};
 use cluster::{admin, agent, eventually, install_chart, tenant, var, Operator};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Secret;
@@ -16,121 +14,6 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 use unstoppable_operator::crd::{BackupResource, SecretKeyRef};
-
-const USER: &str = "backup";
-const PASSWORD: &str = "ftp-secret-password";
-
-/// A CA and a server certificate for 127.0.0.1 (rustls refuses a self-signed CA as end entity).
-fn certificates(dir: &Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
-    let run = |args: &[&str]| {
-        let ok = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl")
-            .success();
-        assert!(ok, "openssl {args:?}");
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign",
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    std::fs::write(
-        dir.join("ext"),
-        "basicConstraints=critical,CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .expect("ext");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-    ]);
-    (
-        std::fs::read_to_string(dir.join("ca.pem")).expect("ca"),
-        dir.join("server.pem"),
-        dir.join("server.key"),
-    )
-}
-
-struct Ftps(Child);
-
-impl Drop for Ftps {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// pyftpdlib with explicit TLS serving `root`; a file named `app.log` grows whenever it is read.
-fn ftps_server(root: &Path, cert: &Path, key: &Path) -> (Ftps, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let pasv = 36000 + (std::process::id() % 100) as u16 * 20;
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../job/tests/fixtures/mlsd_ftps_server.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg(root)
-        .arg(port.to_string())
-        .arg(cert)
-        .arg(key)
-        .args([USER, PASSWORD])
-        .args([pasv.to_string(), (pasv + 19).to_string()])
-        .args(["-", "app.log"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("pyftpdlib (run scripts/install-test-deps.sh)");
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("ready line");
-    assert_eq!(line.trim(), "ready");
-    (Ftps(child), port)
-}
 
 /// What `kubectl create job --from=cronjob/…` does: a Job from the CronJob's template.
 async fn run_now(client: &Client, ns: &str, name: &str) {
@@ -306,4 +189,7 @@ async fn a_backup_runs_through_the_real_cronjob_and_job_controllers_and_its_resu
     );
     operator.stop();
     let _ = var("UNSTOPPABLE_TEST_S3_ENDPOINT");
+    // Leave nothing running for the tests that follow (a CronJob on a one-minute schedule).
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let _ = namespaces.delete(&ns, &Default::default()).await;
 }

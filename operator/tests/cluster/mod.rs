@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod ftps;
 
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -152,6 +153,16 @@ pub async fn operator_kubeconfig(
 pub struct Operator {
     pub child: Child,
     pub port: u16,
+    /// Its log goes to a file: a pipe nobody reads would fill up and stop the operator.
+    pub log: tempfile::NamedTempFile,
+}
+
+/// A test that fails must not leave its operator running against the shared control plane.
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Operator {
@@ -169,17 +180,26 @@ impl Operator {
 
     pub fn stop(mut self) -> String {
         let _ = self.child.kill();
-        let out = self.child.wait_with_output().expect("operator output");
-        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout)
+        let _ = self.child.wait();
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 }
 
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, probe: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    eventually_within(what, Duration::from_secs(60), probe).await
+}
+
+/// Polls `probe` until it gives a value, failing the test after `limit`.
+pub async fn eventually_within<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = probe().await {
             return v;
@@ -218,6 +238,9 @@ impl Operator {
             .and_then(|l| l.local_addr())
             .expect("port")
             .port();
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let out = log.reopen().expect("log file");
+        let err = log.reopen().expect("log file");
         Operator {
             child: Command::new(env!("CARGO_BIN_EXE_unstoppable-operator"))
                 .env_clear()
@@ -229,11 +252,12 @@ impl Operator {
                 .env("UNSTOPPABLE_METRICS_ADDR", format!("127.0.0.1:{port}"))
                 .env("UNSTOPPABLE_LOG_FORMAT", "text")
                 .env("RUST_LOG", "info")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
+                .stdout(Stdio::from(out))
+                .stderr(Stdio::from(err))
                 .spawn()
                 .expect("start the operator"),
             port,
+            log,
         }
     }
 }
