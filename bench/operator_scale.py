@@ -1,0 +1,132 @@
+"""Operator at scale (not part of the tests): N customers with M resources each on the real
+control plane of testenv/, the operator (debug or release build) with the admin kubeconfig.
+Measures the time until every resource is Ready, the operator's peak RSS and CPU time, and API
+requests per reconcile (from kube-apiserver's own apiserver_request_total).
+
+usage: operator_scale.py --testenv BIN --operator BIN --s3 URL --key K --secret S
+                         [--customers 100] [--per-customer 100]
+"""
+import argparse
+import base64
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+
+def client(kubeconfig):
+    cfg = json.loads(json.dumps(__import__("yaml").safe_load(open(kubeconfig))))
+    cluster = cfg["clusters"][0]["cluster"]
+    user = cfg["users"][0]["user"]
+    d = tempfile.mkdtemp()
+    for name, key in [("ca", cluster["certificate-authority-data"]),
+                      ("crt", user["client-certificate-data"]),
+                      ("key", user["client-key-data"])]:
+        open(f"{d}/{name}", "wb").write(base64.b64decode(key))
+    ctx = ssl.create_default_context(cafile=f"{d}/ca")
+    ctx.load_cert_chain(f"{d}/crt", f"{d}/key")
+    server = cluster["server"]
+
+    def call(method, path, body=None, content_type="application/json"):
+        req = urllib.request.Request(server + path, method=method,
+                                     data=None if body is None else json.dumps(body).encode())
+        req.add_header("Content-Type", content_type)
+        with urllib.request.urlopen(req, context=ctx) as r:
+            return r.read()
+    return call
+
+
+def requests_total(call):
+    text = call("GET", "/metrics").decode()
+    return sum(float(m.group(1)) for m in re.finditer(r'^apiserver_request_total\{[^}]*\} (\S+)', text, re.M))
+
+
+def main():
+    a = argparse.ArgumentParser()
+    a.add_argument("--testenv", required=True)
+    a.add_argument("--operator", required=True)
+    a.add_argument("--s3", required=True)
+    a.add_argument("--key", required=True)
+    a.add_argument("--secret", required=True)
+    a.add_argument("--customers", type=int, default=100)
+    a.add_argument("--per-customer", type=int, default=100)
+    args = a.parse_args()
+    work = tempfile.mkdtemp()
+    env = subprocess.Popen([args.testenv, "up", "--dir", f"{work}/kube"], stdout=subprocess.PIPE, text=True)
+    for line in env.stdout:
+        if line.startswith("ready"):
+            break
+    kubeconfig = f"{work}/kube/kubeconfig"
+    call = client(kubeconfig)
+    repo = os.path.join(os.path.dirname(__file__), "..")
+    for f in sorted(os.listdir(f"{repo}/crds")):
+        if f.endswith(".yaml"):
+            crd = __import__("yaml").safe_load(open(f"{repo}/crds/{f}"))
+            call("PATCH", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{crd['metadata']['name']}?fieldManager=bench&force=true",
+                 crd, "application/apply-patch+yaml")
+    time.sleep(3)
+    total = args.customers * args.per_customer
+    print(f"creating {args.customers} customers x {args.per_customer} resources = {total}")
+    t0 = time.time()
+    for c in range(args.customers):
+        ns = f"tenant-{c:03d}"
+        call("POST", "/api/v1/namespaces", {"metadata": {"name": ns}})
+        call("POST", f"/api/v1/namespaces/{ns}/secrets", {"metadata": {"name": "creds"}, "stringData": {
+            "FTP_USERNAME": "u", "FTP_PASSWORD": "p", "REPOSITORY_PASSWORD": "r",
+            "S3_ACCESS_KEY_ID": args.key, "S3_SECRET_ACCESS_KEY": args.secret}})
+        call("POST", f"/apis/unstoppable.dev/v1alpha1/namespaces/{ns}/backupcustomers", {
+            "apiVersion": "unstoppable.dev/v1alpha1", "kind": "BackupCustomer", "metadata": {"name": "acme"},
+            "spec": {"coldStorage": {"endpoint": args.s3, "region": "us-east-1", "bucket": f"scale-{os.getpid()}-{c:03d}"},
+                     "secrets": {"secretRef": {"name": "creds"}}}})
+        for r in range(args.per_customer):
+            call("POST", f"/apis/unstoppable.dev/v1alpha1/namespaces/{ns}/backupresources", {
+                "apiVersion": "unstoppable.dev/v1alpha1", "kind": "BackupResource", "metadata": {"name": f"site-{r:03d}"},
+                "spec": {"customerRef": {"name": "acme"}, "schedule": f"{r % 60} 3 * * *",
+                         "source": {"ftps": {"host": f"ftp{r}.example.org"}}}})
+    print(f"created in {time.time() - t0:.1f} s")
+    before = requests_total(call)
+    log = open(f"{work}/operator.log", "w")
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    op = subprocess.Popen([args.operator], stdout=log, stderr=log, env={
+        "PATH": os.environ["PATH"], "KUBECONFIG": kubeconfig, "UNSTOPPABLE_JOB_IMAGE": "x",
+        "UNSTOPPABLE_METRICS_ADDR": f"127.0.0.1:{port}", "RUST_LOG": "warn"})
+    start = time.time()
+    peak = 0
+    ready = 0
+    while time.time() - start < 900:
+        peak = max(peak, int(re.search(r"VmHWM:\s+(\d+)", open(f"/proc/{op.pid}/status").read()).group(1)))
+        # The operator's own gauge: listing 10,000 objects every few seconds would load the API
+        # server as much as the operator does.
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                text = r.read().decode()
+            ready = len(re.findall(r"^unstoppable_backup_resource_ready\{[^}]*\} 1$", text, re.M))
+        except OSError:
+            pass
+        if ready == total:
+            break
+        time.sleep(5)
+    elapsed = time.time() - start
+    fields = open(f"/proc/{op.pid}/stat").read().split()
+    cpu = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    after = requests_total(call)
+    op.send_signal(signal.SIGTERM)
+    op.wait()
+    env.send_signal(signal.SIGTERM)
+    env.wait()
+    print(f"resources Ready: {ready}/{total} after {elapsed:.1f} s")
+    print(f"operator peak RSS: {peak / 1024:.1f} MiB, CPU: {cpu:.1f} s")
+    print(f"API requests while reconciling: {after - before:.0f} ({(after - before) / max(ready, 1):.1f} per resource)")
+
+
+if __name__ == "__main__":
+    main()
