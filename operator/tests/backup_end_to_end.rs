@@ -6,14 +6,14 @@
 
 mod cluster;
 
-use cluster::ftps::{certificates, ftps_server, PASSWORD, USER};
-use cluster::{admin, agent, eventually, install_chart, tenant, var, Operator};
+use cluster::ftps::{certificates, create_site_resource, ftps_server, PASSWORD, USER};
+use cluster::{admin, agent, eventually, install_chart, tenant, Operator};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use unstoppable_operator::crd::{BackupResource, SecretKeyRef};
+use unstoppable_operator::crd::BackupResource;
 
 /// What `kubectl create job --from=cronjob/…` does: a Job from the CronJob's template.
 async fn run_now(client: &Client, ns: &str, name: &str) {
@@ -75,23 +75,8 @@ async fn a_backup_runs_through_the_real_cronjob_and_job_controllers_and_its_resu
         json!({"FTP_USERNAME": USER, "FTP_PASSWORD": PASSWORD, "ca.pem": ca}),
     )
     .await;
-    let mut resource = BackupResource::test();
-    resource.metadata = Default::default();
-    resource.metadata.name = Some("www".into());
-    resource.metadata.namespace = Some(ns.clone());
-    let ftps = &mut resource.spec.source.ftps;
-    ftps.host = "127.0.0.1".into();
-    ftps.port = i32::from(port);
-    ftps.path = "/site".into();
-    ftps.tls.ca_secret_ref = Some(SecretKeyRef {
-        name: "acme-credentials".into(),
-        key: "ca.pem".into(),
-    });
+    create_site_resource(&client, &ns, port, "0 3 * * *").await;
     let resources: Api<BackupResource> = Api::namespaced(client.clone(), &ns);
-    resources
-        .create(&PostParams::default(), &resource)
-        .await
-        .expect("resource");
     let cron_jobs: Api<CronJob> = Api::namespaced(client.clone(), &ns);
     eventually("the CronJob", || async {
         cron_jobs.get_opt("backup-www").await.ok().flatten()
@@ -188,7 +173,6 @@ async fn a_backup_runs_through_the_real_cronjob_and_job_controllers_and_its_resu
         "a run seen before the restart was counted again:\n{after}"
     );
     operator.stop();
-    let _ = var("UNSTOPPABLE_TEST_S3_ENDPOINT");
     // Leave nothing running for the tests that follow (a CronJob on a one-minute schedule).
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let _ = namespaces.delete(&ns, &Default::default()).await;

@@ -3,13 +3,12 @@
 
 mod cluster;
 
-use cluster::ftps::{certificates, ftps_server, PASSWORD, USER};
+use cluster::ftps::{certificates, create_site_resource, ftps_server, PASSWORD, USER};
 use cluster::{admin, agent, install_chart, tenant, Operator};
 use k8s_openapi::api::batch::v1::Job;
-use kube::api::PostParams;
 use kube::Api;
 use serde_json::json;
-use unstoppable_operator::crd::{BackupResource, SecretKeyRef};
+use unstoppable_operator::crd::BackupResource;
 
 #[tokio::test]
 async fn the_cronjob_controller_starts_the_backup_on_schedule() {
@@ -30,24 +29,8 @@ async fn the_cronjob_controller_starts_the_backup_on_schedule() {
         json!({"FTP_USERNAME": USER, "FTP_PASSWORD": PASSWORD, "ca.pem": ca}),
     )
     .await;
-    let mut resource = BackupResource::test();
-    resource.metadata = Default::default();
-    resource.metadata.name = Some("www".into());
-    resource.metadata.namespace = Some(ns.clone());
-    resource.spec.schedule = "*/1 * * * *".into();
-    let ftps = &mut resource.spec.source.ftps;
-    ftps.host = "127.0.0.1".into();
-    ftps.port = i32::from(port);
-    ftps.path = "/site".into();
-    ftps.tls.ca_secret_ref = Some(SecretKeyRef {
-        name: "acme-credentials".into(),
-        key: "ca.pem".into(),
-    });
+    create_site_resource(&client, &ns, port, "*/1 * * * *").await;
     let resources: Api<BackupResource> = Api::namespaced(client.clone(), &ns);
-    resources
-        .create(&PostParams::default(), &resource)
-        .await
-        .expect("resource");
     let _agent = agent::start(client.clone(), &ns, dir.path().join("node"));
     // The next minute boundary, then the CronJob controller's Job, the agent's run, the result.
     let message = cluster::eventually_within(

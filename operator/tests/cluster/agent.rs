@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
@@ -209,9 +208,4 @@ async fn run_pod(client: Client, pod: Pod, root: &Path) {
     let _ = pods
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(status))
         .await;
-}
-
-/// Decodes base64 the way Secret data arrives in JSON (for tests that build Secrets by hand).
-pub fn b64(value: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(value)
 }

@@ -118,3 +118,27 @@ pub fn ftps_server(root: &Path, cert: &Path, key: &Path) -> (Ftps, u16) {
     assert_eq!(line.trim(), "ready");
     (Ftps(child), port)
 }
+
+/// The BackupResource `www` of customer `acme` in `ns`, backing up `/site` of the test FTPS server
+/// on `port` (CA from the key `ca.pem` of the customer's Secret), created through the API.
+pub async fn create_site_resource(client: &kube::Client, ns: &str, port: u16, schedule: &str) {
+    use unstoppable_operator::crd::{BackupResource, SecretKeyRef};
+    let mut resource = BackupResource::test();
+    resource.metadata = Default::default();
+    resource.metadata.name = Some("www".into());
+    resource.metadata.namespace = Some(ns.into());
+    resource.spec.schedule = schedule.into();
+    let ftps = &mut resource.spec.source.ftps;
+    ftps.host = "127.0.0.1".into();
+    ftps.port = i32::from(port);
+    ftps.path = "/site".into();
+    ftps.tls.ca_secret_ref = Some(SecretKeyRef {
+        name: "acme-credentials".into(),
+        key: "ca.pem".into(),
+    });
+    let resources: kube::Api<BackupResource> = kube::Api::namespaced(client.clone(), ns);
+    resources
+        .create(&kube::api::PostParams::default(), &resource)
+        .await
+        .expect("resource");
+}
