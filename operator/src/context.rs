@@ -6,12 +6,16 @@ use std::time::Duration;
 
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
 
+use crate::applied::Applied;
+use crate::crd::BackupCustomer;
 use crate::error::{Error, Result};
 
 use crate::metrics::Metrics;
 use crate::render::Settings;
+use crate::secrets::SecretKeyNames;
 
 /// The field manager of every server-side apply and status patch.
 pub const FIELD_MANAGER: &str = "unstoppable";
@@ -21,6 +25,13 @@ pub struct Context {
     pub settings: Settings,
     pub recorder: Recorder,
     pub metrics: Arc<Metrics>,
+    /// What was last applied to each child object, to skip applies that would change nothing.
+    pub applied: Applied,
+    /// Key names of the Secrets resources need, read at most every few seconds.
+    pub secret_keys: SecretKeyNames,
+    /// The watched BackupCustomers, when the operator runs its watches (tests without them
+    /// read customers from the API).
+    pub customers: Option<Store<BackupCustomer>>,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -36,8 +47,30 @@ impl Context {
             client,
             settings,
             metrics,
+            applied: Applied::default(),
+            secret_keys: SecretKeyNames::default(),
+            customers: None,
             failures: Mutex::default(),
         }
+    }
+
+    /// Reads customers from `store` (kept current by a watch) instead of the API.
+    pub fn with_customer_store(mut self, store: Store<BackupCustomer>) -> Self {
+        self.customers = Some(store);
+        self
+    }
+
+    /// BackupCustomer `ns/name`, from the watch's store once it has listed everything (a
+    /// half-filled store would make an existing customer look missing), else from the API.
+    pub async fn customer(&self, ns: &str, name: &str) -> Result<Option<BackupCustomer>> {
+        if let Some(store) = &self.customers {
+            if store.wait_until_ready().await.is_ok() {
+                let key = ObjectRef::new(name).within(ns);
+                return Ok(store.get(&key).map(|c| c.as_ref().clone()));
+            }
+        }
+        let api: kube::Api<BackupCustomer> = kube::Api::namespaced(self.client.clone(), ns);
+        Ok(api.get_opt(name).await?)
     }
 
     /// Runs one reconciliation of `obj` by `controller`: counts it, and resets the object's

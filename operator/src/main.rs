@@ -7,11 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Config as ControllerConfig;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{watcher, Controller};
+use kube::runtime::{predicates, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupResource};
@@ -57,6 +59,16 @@ struct Args {
         default_value = "unstoppable-operator"
     )]
     lease_name: String,
+    /// Reconciliations run at once per controller. Bounds the operator's memory and its load on
+    /// the API server however many resources there are; each takes a few requests of a few
+    /// milliseconds, so a small number keeps up with thousands of resources.
+    #[arg(
+        long,
+        env = "UNSTOPPABLE_MAX_CONCURRENT_RECONCILES",
+        default_value_t = 16,
+        value_parser = clap::value_parser!(u16).range(1..)
+    )]
+    max_concurrent_reconciles: u16,
     /// `json` (default) or `text` logs.
     #[arg(long, env = "UNSTOPPABLE_LOG_FORMAT", default_value = "json")]
     log_format: String,
@@ -95,7 +107,15 @@ async fn run(args: Args) -> Result<(), String> {
             .unwrap_or(0.0),
     );
     let watches = Arc::new(WatchHealth::default());
-    let ctx = Arc::new(Context::new(client.clone(), settings, metrics.clone()));
+    // Resources read their customer from this watch's store (streams start when polled).
+    let (customer_cache, customers_for_resources) = tolerant_watch::watch::<BackupCustomer>(
+        client.clone(),
+        watcher::Config::default(),
+        metrics.clone(),
+    );
+    let ctx = Arc::new(
+        Context::new(client.clone(), settings, metrics.clone()).with_customer_store(customer_cache),
+    );
     let ready = Arc::new(AtomicBool::new(false));
     let lease = if args.leader_election {
         Some(LeaseSettings {
@@ -147,23 +167,39 @@ async fn run(args: Args) -> Result<(), String> {
         watcher::Config::default(),
         metrics.clone(),
     );
-    let (_, customers_for_resources) = tolerant_watch::watch::<BackupCustomer>(
-        client.clone(),
-        watcher::Config::default(),
-        metrics.clone(),
-    );
     let (customer_store, customers) = tolerant_watch::watch::<BackupCustomer>(
         client.clone(),
         watcher::Config::default(),
         metrics.clone(),
     );
+    // Only spec changes start a reconcile: the status it writes itself (and the job results the
+    // job controller writes) would otherwise start another one for every write.
+    let resources = resources.predicate_filter(predicates::generation, Default::default());
+    // Children are watched by metadata only: ownership is all the trigger needs.
+    let cron_jobs = watcher(
+        Api::<PartialObjectMeta<CronJob>>::all(client.clone()),
+        ours.clone(),
+    )
+    .inspect_ok(track_child::<CronJob>(&ctx))
+    .touched_objects()
+    .try_filter(not_own_write::<CronJob>(&ctx));
+    let pvcs = watcher(
+        Api::<PartialObjectMeta<PersistentVolumeClaim>>::all(client.clone()),
+        ours.clone(),
+    )
+    .inspect_ok(track_child::<PersistentVolumeClaim>(&ctx))
+    .touched_objects()
+    .try_filter(not_own_write::<PersistentVolumeClaim>(&ctx));
+    // The debounce folds the triggers of one write burst (a resource's own children appearing,
+    // its status landing in the cache) into one reconcile that sees them all.
+    let config = ControllerConfig::default()
+        .concurrency(args.max_concurrent_reconciles)
+        .debounce(Duration::from_secs(1));
     let by_customer = resource_store.clone();
     let resource_loop = Controller::for_stream(resources, resource_store.clone())
-        .owns(Api::<CronJob>::all(client.clone()), ours.clone())
-        .owns(
-            Api::<PersistentVolumeClaim>::all(client.clone()),
-            ours.clone(),
-        )
+        .with_config(config.clone())
+        .owns_stream(cron_jobs)
+        .owns_stream(pvcs)
         .watches_stream(customers_for_resources, move |customer| {
             let ns = customer.namespace();
             let name = customer.name_any();
@@ -181,7 +217,9 @@ async fn run(args: Args) -> Result<(), String> {
             ctx.clone(),
         )
         .for_each(observe(resource_controller::CONTROLLER, &metrics, &watches));
+    let customers = customers.predicate_filter(predicates::generation, Default::default());
     let customer_loop = Controller::for_stream(customers, customer_store)
+        .with_config(config.clone())
         .shutdown_on_signal()
         .run(
             customer_controller::reconcile,
@@ -190,6 +228,7 @@ async fn run(args: Args) -> Result<(), String> {
         )
         .for_each(observe(customer_controller::CONTROLLER, &metrics, &watches));
     let job_loop = Controller::new(Api::<Job>::all(client.clone()), ours)
+        .with_config(config)
         .shutdown_on_signal()
         .run(
             job_controller::reconcile,
@@ -242,6 +281,30 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = server.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tells the record of applied children what the watch of `K` sees.
+fn track_child<K: k8s_openapi::Resource>(
+    ctx: &Arc<Context>,
+) -> impl FnMut(&watcher::Event<PartialObjectMeta<K>>) {
+    let ctx = ctx.clone();
+    move |event| match event {
+        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+            ctx.applied.seen(K::KIND, &o.metadata)
+        }
+        watcher::Event::Delete(o) => ctx.applied.deleted(K::KIND, &o.metadata),
+        watcher::Event::Init => ctx.applied.relist_started(K::KIND),
+        watcher::Event::InitDone => ctx.applied.relist_done(K::KIND),
+    }
+}
+
+/// Drops the watch events that only show a child as the operator itself just applied it: its
+/// owner needs no reconcile for them.
+fn not_own_write<K: k8s_openapi::Resource>(
+    ctx: &Arc<Context>,
+) -> impl FnMut(&PartialObjectMeta<K>) -> std::future::Ready<bool> {
+    let ctx = ctx.clone();
+    move |o| std::future::ready(!ctx.applied.is_own_write(K::KIND, &o.metadata))
 }
 
 /// Counts a controller's stream: watch errors go to the metrics and the readiness check

@@ -12,6 +12,7 @@ use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use serde_json::json;
 
+use crate::applied;
 use crate::conditions;
 use crate::context::{Context, FIELD_MANAGER};
 use crate::crd::{BackupCustomer, BackupResource, BackupResourceStatus};
@@ -42,8 +43,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     let ns = res
         .namespace()
         .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
-    let customers: Api<BackupCustomer> = Api::namespaced(ctx.client.clone(), &ns);
-    let customer = customers.get_opt(&res.spec.customer_ref.name).await?;
+    let customer = ctx.customer(&ns, &res.spec.customer_ref.name).await?;
     let labels = ResourceLabels {
         namespace: ns.clone(),
         customer: res.spec.customer_ref.name.clone(),
@@ -113,13 +113,9 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
 
     // The CronJob first: schedule and suspend changes must reach it even when the hot volume
     // cannot be changed.
-    let params = PatchParams::apply(FIELD_MANAGER).force();
     let cron_name = desired.cron_job.name_any();
     let cron_jobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), &ns);
-    if let Err(e) = cron_jobs
-        .patch(&cron_name, &params, &Patch::Apply(&desired.cron_job))
-        .await
-    {
+    if let Err(e) = apply_child(&ctx, &cron_jobs, &desired.cron_job).await {
         let Some(message) = rejection(&e) else {
             return Err(e.into());
         };
@@ -132,11 +128,8 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     }
     let pvc_name = desired.hot_pvc.name_any();
     let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(ctx.client.clone(), &ns);
-    let hot_problem = match pvcs
-        .patch(&pvc_name, &params, &Patch::Apply(&desired.hot_pvc))
-        .await
-    {
-        Ok(_) => None,
+    let hot_problem = match apply_child(&ctx, &pvcs, &desired.hot_pvc).await {
+        Ok(()) => None,
         Err(e) => match rejection(&e) {
             Some(message) => Some(format!(
                 "the hot volume {pvc_name} keeps its current settings, the API server refused the change: {message}; \
@@ -207,7 +200,9 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     }
     status.cron_job_name = Some(cron_name);
     status.observed_generation = generation;
-    patch_status(&ctx, &res, &status).await?;
+    if res.status.as_ref() != Some(&status) {
+        patch_status(&ctx, &res, &status).await?;
+    }
     ctx.metrics.ready.get_or_create(&labels).set(1);
     if let Some(message) = hot_problem {
         ctx.event(res.as_ref(), true, "HotVolumeUnchangeable", message)
@@ -266,14 +261,43 @@ async fn suspend_cron_job(
         spec.suspend = Some(true);
     }
     let cron_jobs: Api<CronJob> = Api::namespaced(ctx.client.clone(), ns);
-    cron_jobs
-        .patch(
-            &desired.cron_job.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&desired.cron_job),
-        )
-        .await?;
+    apply_child(ctx, &cron_jobs, &desired.cron_job).await?;
     Ok(())
+}
+
+/// Server-side applies a child unless the API server already has exactly what we last applied.
+async fn apply_child<K>(ctx: &Context, api: &Api<K>, desired: &K) -> kube::Result<()>
+where
+    K: kube::Resource<DynamicType = ()> + k8s_openapi::Resource + Clone + std::fmt::Debug,
+    K: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let name = kube::Resource::meta(desired)
+        .name
+        .clone()
+        .unwrap_or_default();
+    let key = (
+        <K as k8s_openapi::Resource>::KIND,
+        kube::Resource::meta(desired)
+            .namespace
+            .clone()
+            .unwrap_or_default(),
+        name.clone(),
+    );
+    let hash = applied::desired_hash(desired);
+    if ctx.applied.is_current(&key, hash) {
+        return Ok(());
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    match api.patch(&name, &params, &Patch::Apply(desired)).await {
+        Ok(live) => {
+            ctx.applied.record(key, hash, kube::Resource::meta(&live));
+            Ok(())
+        }
+        Err(e) => {
+            ctx.applied.invalidate(&key);
+            Err(e)
+        }
+    }
 }
 
 /// The API server's message when it refused a request for good: a 4xx other than a conflict or
@@ -326,7 +350,9 @@ async fn report_not_ready(
         t,
     );
     status.observed_generation = generation;
-    patch_status(ctx, res, &status).await?;
+    if res.status.as_ref() != Some(&status) {
+        patch_status(ctx, res, &status).await?;
+    }
     ctx.event(res, true, why.reason, why.message).await;
     Ok(())
 }

@@ -2,6 +2,10 @@
 //! otherwise leave the pod in `CreateContainerConfigError` until its deadline. Only key names
 //! are looked at, never values.
 
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
@@ -82,29 +86,23 @@ pub async fn missing_credential(
     if let Some(problem) = forbidden_key(res) {
         return Ok(Some(problem));
     }
-    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-    let mut fetched: Vec<(String, Option<Secret>)> = Vec::new();
+    let mut fetched: Vec<(String, Option<KeyNames>)> = Vec::new();
     for (name, key) in required_keys(customer, res) {
         if !fetched.iter().any(|(n, _)| *n == name) {
-            let secret = api.get_opt(&name).await?;
-            fetched.push((name.clone(), secret));
+            let keys = ctx.secret_keys.get(ctx, ns, &name).await?;
+            fetched.push((name.clone(), keys));
         }
-        let secret = fetched
+        let keys = fetched
             .iter()
             .find(|(n, _)| *n == name)
             .and_then(|(_, s)| s.as_ref());
-        let Some(secret) = secret else {
+        let Some(keys) = keys else {
             return Ok(Some((
                 "SecretMissing",
                 format!("Secret {name} does not exist in namespace {ns}"),
             )));
         };
-        let has = secret.data.as_ref().is_some_and(|d| d.contains_key(&key))
-            || secret
-                .string_data
-                .as_ref()
-                .is_some_and(|d| d.contains_key(&key));
-        if !has {
+        if !keys.contains(&key) {
             return Ok(Some((
                 "SecretKeyMissing",
                 format!("Secret {name} has no key `{key}`; add it or name another key"),
@@ -140,5 +138,45 @@ mod tests {
         ] {
             assert!(names.contains(&k), "{names:?}");
         }
+    }
+}
+
+/// The key names of Secrets, kept for a few seconds: the resources of one customer share its
+/// Secret, and reading it once per resource would be most of the operator's requests when
+/// thousands of resources are reconciled at once. Only names are kept, never values.
+#[derive(Debug, Default)]
+pub struct SecretKeyNames {
+    cache: Mutex<HashMap<(String, String), Read>>,
+}
+
+/// When a Secret was read, and its key names (`None`: it did not exist).
+type Read = (Instant, Option<KeyNames>);
+
+/// The key names of one Secret.
+pub type KeyNames = Arc<BTreeSet<String>>;
+
+/// How long a Secret's key names are trusted without reading it again.
+const KEY_NAMES_TTL: Duration = Duration::from_secs(10);
+
+impl SecretKeyNames {
+    /// The key names of Secret `ns/name`, or `None` when it does not exist.
+    pub async fn get(&self, ctx: &Context, ns: &str, name: &str) -> Result<Option<KeyNames>> {
+        let id = (ns.to_string(), name.to_string());
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|_, (read, _)| read.elapsed() < KEY_NAMES_TTL);
+            if let Some((_, keys)) = cache.get(&id) {
+                return Ok(keys.clone());
+            }
+        }
+        let api: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
+        let keys = api.get_opt(name).await?.map(|secret| {
+            let data = secret.data.into_iter().flat_map(|d| d.into_keys());
+            let string_data = secret.string_data.into_iter().flat_map(|d| d.into_keys());
+            Arc::new(data.chain(string_data).collect::<BTreeSet<String>>())
+        });
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(id, (Instant::now(), keys.clone()));
+        }
+        Ok(keys)
     }
 }

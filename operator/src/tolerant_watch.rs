@@ -74,7 +74,10 @@ fn decode_event<K>(
 where
     K: Resource<DynamicType = ()> + DeserializeOwned,
 {
-    let decode = |obj: DynamicObject, deleted: bool| -> Option<K> {
+    let decode = |mut obj: DynamicObject, deleted: bool| -> Option<K> {
+        // Field ownership is the API server's business; kept in the store it would be most of
+        // the operator's memory at thousands of objects.
+        obj.metadata.managed_fields = None;
         let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
         match obj.try_parse::<K>() {
             Ok(k) => {

@@ -75,6 +75,34 @@ async fn the_operator_with_the_charts_rbac_schedules_changes_and_cleans_up() {
     .await;
     assert_eq!(ready.reason, "Reconciled");
 
+    // The operator skips applies that would change nothing, but never ignores a child someone
+    // else changed or deleted: both are put back.
+    cron_jobs
+        .patch(
+            "backup-www",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"schedule": "59 23 * * *"}})),
+        )
+        .await
+        .expect("edit the CronJob by hand");
+    eventually("the edited CronJob to be put back", || async {
+        let c = cron_jobs.get("backup-www").await.ok()?;
+        (c.spec?.schedule == "0 3 * * *").then_some(())
+    })
+    .await;
+    cron_jobs
+        .delete("backup-www", &DeleteParams::default())
+        .await
+        .expect("delete the CronJob by hand");
+    eventually("the deleted CronJob to be recreated", || async {
+        let c = cron_jobs.get_opt("backup-www").await.ok()??;
+        c.metadata
+            .uid
+            .is_some_and(|uid| Some(uid) != cron.metadata.uid)
+            .then_some(())
+    })
+    .await;
+
     // An object stored before the schema had a maximum is skipped, not a stall of the others.
     eventually("the undecodable customer to be counted", || async {
         let metrics = operator.metrics();

@@ -1,0 +1,218 @@
+//! What the operator last applied to each child object (CronJob, PVC), so that a reconcile whose
+//! desired child is already in place sends nothing. Without it, every reconcile re-applies both
+//! children, and the creation of each child triggers a reconcile of its owner: at thousands of
+//! resources most API requests would be no-op server-side applies.
+//!
+//! A child counts as in place only when the version the API server returned for our last apply
+//! is still the version the watch sees (the generation where the kind has one: a CronJob's status
+//! updates do not count as a change; otherwise the resourceVersion) and the desired object has
+//! not changed since. Anything else (an edit by someone else, a deletion, an operator restart, a
+//! watch that relisted) makes the next reconcile apply again.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Mutex;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Serialize;
+
+/// The identity of a child: kind, namespace, name.
+pub type ChildKey = (&'static str, String, String);
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// Hash of the desired object we applied, and the version the API server returned for it.
+    applied: Option<(u64, String)>,
+    /// The version the watch last saw, and the relist round it was seen in.
+    seen: Option<String>,
+    round: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Applied {
+    children: Mutex<HashMap<ChildKey, Entry>>,
+    /// Per kind: the relist round in progress (entries not seen during it are gone).
+    rounds: Mutex<HashMap<&'static str, u64>>,
+}
+
+/// The version of an object that changes when its spec changes.
+pub fn version(meta: &ObjectMeta) -> Option<String> {
+    meta.generation
+        .map(|g| format!("g{g}"))
+        .or_else(|| meta.resource_version.clone())
+}
+
+/// A stable hash of the object we would apply.
+pub fn desired_hash<T: Serialize>(desired: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    serde_json::to_vec(desired).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+impl Applied {
+    /// True when applying `desired_hash` to `key` would change nothing.
+    pub fn is_current(&self, key: &ChildKey, desired_hash: u64) -> bool {
+        let Ok(children) = self.children.lock() else {
+            return false;
+        };
+        children
+            .get(key)
+            .is_some_and(|e| match (&e.applied, &e.seen) {
+                (Some((hash, applied)), Some(seen)) => *hash == desired_hash && applied == seen,
+                _ => false,
+            })
+    }
+
+    /// True when the watch event `meta` of a child of `kind` shows our own last apply, which
+    /// needs no reconcile of its owner.
+    pub fn is_own_write(&self, kind: &'static str, meta: &ObjectMeta) -> bool {
+        let key = (
+            kind,
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        let Ok(children) = self.children.lock() else {
+            return false;
+        };
+        children
+            .get(&key)
+            .and_then(|e| e.applied.as_ref())
+            .is_some_and(|(_, applied)| Some(applied) == version(meta).as_ref())
+    }
+
+    /// We applied `desired_hash` and the API server answered with `meta`.
+    pub fn record(&self, key: ChildKey, desired_hash: u64, meta: &ObjectMeta) {
+        if let (Ok(mut children), Some(v)) = (self.children.lock(), version(meta)) {
+            children.entry(key).or_default().applied = Some((desired_hash, v));
+        }
+    }
+
+    /// Our last apply of `key` failed or is unknown: apply again next time.
+    pub fn invalidate(&self, key: &ChildKey) {
+        if let Ok(mut children) = self.children.lock() {
+            if let Some(e) = children.get_mut(key) {
+                e.applied = None;
+            }
+        }
+    }
+
+    /// The watch sees `meta` of a child of `kind`.
+    pub fn seen(&self, kind: &'static str, meta: &ObjectMeta) {
+        let key = (
+            kind,
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        let round = self.round(kind);
+        if let Ok(mut children) = self.children.lock() {
+            let e = children.entry(key).or_default();
+            e.seen = version(meta);
+            e.round = round;
+        }
+    }
+
+    /// The watch saw a child of `kind` deleted.
+    pub fn deleted(&self, kind: &'static str, meta: &ObjectMeta) {
+        let key = (
+            kind,
+            meta.namespace.clone().unwrap_or_default(),
+            meta.name.clone().unwrap_or_default(),
+        );
+        if let Ok(mut children) = self.children.lock() {
+            children.remove(&key);
+        }
+    }
+
+    /// The watch of `kind` starts listing everything again (after a restart or a desync).
+    pub fn relist_started(&self, kind: &'static str) {
+        if let Ok(mut rounds) = self.rounds.lock() {
+            *rounds.entry(kind).or_default() += 1;
+        }
+    }
+
+    /// The relist of `kind` is complete: children it did not see were deleted meanwhile.
+    pub fn relist_done(&self, kind: &'static str) {
+        let round = self.round(kind);
+        if let Ok(mut children) = self.children.lock() {
+            children.retain(|(k, _, _), e| *k != kind || e.round == round);
+        }
+    }
+
+    fn round(&self, kind: &'static str) -> u64 {
+        self.rounds
+            .lock()
+            .map(|r| r.get(kind).copied().unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(name: &str, generation: Option<i64>, rv: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("t".into()),
+            generation,
+            resource_version: Some(rv.into()),
+            ..ObjectMeta::default()
+        }
+    }
+
+    fn key(name: &str) -> ChildKey {
+        ("CronJob", "t".into(), name.into())
+    }
+
+    #[test]
+    fn a_child_is_current_only_while_the_watch_sees_what_we_applied() {
+        let a = Applied::default();
+        assert!(!a.is_current(&key("c"), 1), "never applied");
+        a.record(key("c"), 1, &meta("c", Some(1), "10"));
+        assert!(!a.is_current(&key("c"), 1), "not seen by the watch yet");
+        assert!(a.is_own_write("CronJob", &meta("c", Some(1), "10")));
+        a.seen("CronJob", &meta("c", Some(1), "11"));
+        assert!(
+            a.is_current(&key("c"), 1),
+            "a status update keeps the generation"
+        );
+        assert!(!a.is_current(&key("c"), 2), "the desired object changed");
+        a.seen("CronJob", &meta("c", Some(2), "12"));
+        assert!(!a.is_current(&key("c"), 1), "someone else changed the spec");
+        assert!(!a.is_own_write("CronJob", &meta("c", Some(2), "12")));
+        a.record(key("c"), 1, &meta("c", Some(3), "13"));
+        a.seen("CronJob", &meta("c", Some(3), "13"));
+        assert!(a.is_current(&key("c"), 1));
+        a.deleted("CronJob", &meta("c", Some(3), "13"));
+        assert!(!a.is_current(&key("c"), 1), "deleted");
+    }
+
+    #[test]
+    fn without_a_generation_the_resource_version_counts() {
+        let a = Applied::default();
+        let k = ("PersistentVolumeClaim", "t".to_string(), "p".to_string());
+        a.record(k.clone(), 7, &meta("p", None, "5"));
+        a.seen("PersistentVolumeClaim", &meta("p", None, "5"));
+        assert!(a.is_current(&k, 7));
+        a.seen("PersistentVolumeClaim", &meta("p", None, "6"));
+        assert!(!a.is_current(&k, 7));
+        a.record(k.clone(), 7, &meta("p", None, "6"));
+        a.invalidate(&k);
+        assert!(!a.is_current(&k, 7));
+    }
+
+    #[test]
+    fn a_relist_forgets_children_deleted_while_the_watch_was_away() {
+        let a = Applied::default();
+        for name in ["kept", "gone"] {
+            a.record(key(name), 1, &meta(name, Some(1), "1"));
+            a.seen("CronJob", &meta(name, Some(1), "1"));
+        }
+        a.relist_started("CronJob");
+        a.seen("CronJob", &meta("kept", Some(1), "1"));
+        a.relist_done("CronJob");
+        assert!(a.is_current(&key("kept"), 1));
+        assert!(!a.is_current(&key("gone"), 1));
+    }
+}
