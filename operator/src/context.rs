@@ -29,6 +29,8 @@ pub struct Context {
     pub applied: Applied,
     /// Key names of the Secrets resources need, read at most every few seconds.
     pub secret_keys: SecretKeyNames,
+    /// One Infisical client per machine identity, so tokens are reused between reconciles.
+    pub infisical: unstoppable_infisical::Clients,
     /// The watched BackupCustomers, when the operator runs its watches (tests without them
     /// read customers from the API).
     pub customers: Option<Store<BackupCustomer>>,
@@ -49,6 +51,7 @@ impl Context {
             metrics,
             applied: Applied::default(),
             secret_keys: SecretKeyNames::default(),
+            infisical: unstoppable_infisical::Clients::default(),
             customers: None,
             failures: Mutex::default(),
         }

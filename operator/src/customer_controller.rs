@@ -23,7 +23,7 @@ use crate::resource_controller::time_now;
 use crate::storage::{self, StorageState};
 use k8s_openapi::api::core::v1::Secret;
 use unstoppable_contract::Secret as UnstoppableSecret;
-use unstoppable_infisical::Infisical;
+use unstoppable_infisical::{Folder, Infisical};
 
 pub const CONTROLLER: &str = "backupcustomer";
 
@@ -162,7 +162,13 @@ async fn storage_state(
             }
         }
         (None, Some(Ok((client, source)))) => {
-            match client.list(&source.project_id, &source.environment, &source.path).await {
+            let folder = Folder {
+                project: &source.project_id,
+                environment: &source.environment,
+                path: &source.path,
+            };
+            let wanted = [SECRET_KEY_S3_ACCESS_KEY_ID, SECRET_KEY_S3_SECRET_ACCESS_KEY];
+            match client.secrets(folder, &wanted).await {
                 Err(e) => Err((e.reason(), e.to_string())),
                 Ok(found) => match (
                     found.get(SECRET_KEY_S3_ACCESS_KEY_ID),
@@ -208,7 +214,8 @@ async fn storage_state(
 }
 
 /// An Infisical customer's client, logged in with its machine identity, or why there is none.
-type Identity = Option<std::result::Result<(Infisical, InfisicalSource), (&'static str, String)>>;
+type Identity =
+    Option<std::result::Result<(Arc<Infisical>, InfisicalSource), (&'static str, String)>>;
 
 /// Reads the machine identity (only its client id and secret) and logs in.
 async fn infisical_identity(
@@ -241,7 +248,8 @@ async fn infisical_identity(
             format!("Secret {name} lacks {SECRET_KEY_CLIENT_ID} or {SECRET_KEY_CLIENT_SECRET}"),
         ))));
     };
-    let client = match Infisical::new(
+    // The same client as in the last reconcile: its token is reused, a refused login not repeated.
+    let client = match ctx.infisical.get(
         &infisical.site_url,
         UnstoppableSecret::new(id),
         UnstoppableSecret::new(key),

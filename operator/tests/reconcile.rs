@@ -375,7 +375,7 @@ fn s3_var(name: &str) -> String {
 }
 
 /// The Infisical stand-in of the job's tests (it implements the documented endpoints).
-struct InfisicalStandIn(std::process::Child, String);
+struct InfisicalStandIn(std::process::Child, String, std::path::PathBuf);
 
 impl InfisicalStandIn {
     /// Knows one identity, whose project holds the S3 keys of the test S3 server.
@@ -404,7 +404,7 @@ impl InfisicalStandIn {
                 .ok()
                 .and_then(|p| p.trim().parse::<u16>().ok())
             {
-                return Self(child, format!("http://127.0.0.1:{port}"));
+                return Self(child, format!("http://127.0.0.1:{port}"), state);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
@@ -426,14 +426,27 @@ async fn infisical_customer_reconcile(
     site: String,
     client_secret: &'static str,
 ) -> (Value, Vec<String>) {
+    let (ctx, api) = setup();
+    let (patch, events, _) = infisical_customer_reconcile_in(ctx, api, site, client_secret).await;
+    (patch, events)
+}
+
+/// One reconcile of an Infisical customer with `ctx`, whose API is scripted by `api`.
+async fn infisical_customer_reconcile_in(
+    ctx: Arc<Context>,
+    mut api: ApiServer,
+    site: String,
+    client_secret: &'static str,
+) -> (Value, Vec<String>, ApiServer) {
     use base64::Engine as _;
-    let (ctx, mut api) = setup();
     let mut customer = BackupCustomer::test();
     customer.spec.secrets.secret_ref = None;
     customer.spec.cold_storage.endpoint = s3_var("UNSTOPPABLE_TEST_S3_ENDPOINT");
     customer.spec.cold_storage.region = "us-east-1".into();
+    // One bucket per stand-in (its port): tests run side by side.
+    let port = site.rsplit(':').next().unwrap_or_default().to_string();
     customer.spec.cold_storage.bucket = Some(format!(
-        "via-infisical-{}-{}",
+        "via-infisical-{}-{}-{port}",
         std::process::id(),
         client_secret.len()
     ));
@@ -480,7 +493,7 @@ async fn infisical_customer_reconcile(
             }
             events.push(body["reason"].as_str().unwrap_or_default().to_string());
         }
-        (patch.expect("status patch"), events)
+        (patch.expect("status patch"), events, api)
     });
     // Everything the operator logs meanwhile is captured: no secret may appear in it.
     let logs = LogBuffer::default();
@@ -566,6 +579,32 @@ async fn an_infisical_identity_that_logs_in_makes_secrets_ready_and_its_s3_keys_
     );
     assert_eq!(condition(s, "Ready")["status"], "True");
     assert_eq!(events, vec!["BucketCreated".to_string()]);
+}
+
+#[tokio::test]
+async fn an_infisical_identity_logs_in_once_across_reconciles() {
+    let standin = InfisicalStandIn::start();
+    let (ctx, api) = setup();
+    let (patch, _, api) =
+        infisical_customer_reconcile_in(ctx.clone(), api, standin.1.clone(), "identity-secret")
+            .await;
+    assert_eq!(condition(&patch["status"], "Ready")["status"], "True");
+    let (patch, _, _) =
+        infisical_customer_reconcile_in(ctx, api, standin.1.clone(), "identity-secret").await;
+    assert_eq!(condition(&patch["status"], "Ready")["status"], "True");
+    let log = std::fs::read_to_string(format!("{}.log", standin.2.display())).unwrap_or_default();
+    let logins = log
+        .lines()
+        .filter(|l| l.starts_with("POST /api/v1/auth/universal-auth/login"))
+        .count();
+    assert_eq!(logins, 1, "{log}");
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.starts_with("GET /api/v4/secrets 200"))
+            .count(),
+        2,
+        "{log}"
+    );
 }
 
 #[tokio::test]

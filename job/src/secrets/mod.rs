@@ -7,7 +7,7 @@ use serde_json::Value;
 use unstoppable_contract::InfisicalConfig;
 
 use crate::config::{deserialize_at, get_path, set_path, ConfigError};
-pub use unstoppable_infisical::{Infisical, SecretsError};
+pub use unstoppable_infisical::{Folder, Infisical, SecretsError};
 
 /// Which configuration key each Infisical secret fills, and when that key is needed.
 fn wanted(cfg: &InfisicalConfig, value: &Value) -> Vec<(&'static str, String, bool)> {
@@ -75,10 +75,12 @@ pub async fn fill_from_infisical(
     value: &mut Value,
     cfg: &InfisicalConfig,
 ) -> Result<(), SecretsError> {
-    let missing = wanted(cfg, value)
-        .iter()
-        .any(|(path, _, needed)| *needed && get_path(value, path).is_none());
-    if !missing {
+    let names: Vec<String> = wanted(cfg, value)
+        .into_iter()
+        .filter(|(path, _, needed)| *needed && get_path(value, path).is_none())
+        .map(|(_, name, _)| name)
+        .collect();
+    if names.is_empty() {
         return Ok(());
     }
     let client = Infisical::new(
@@ -86,9 +88,13 @@ pub async fn fill_from_infisical(
         cfg.client_id.clone(),
         cfg.client_secret.clone(),
     )?;
-    let secrets = client
-        .list(&cfg.project_id, &cfg.environment, &cfg.secret_path)
-        .await?;
+    let folder = Folder {
+        project: &cfg.project_id,
+        environment: &cfg.environment,
+        path: &cfg.secret_path,
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let secrets = client.secrets(folder, &names).await?;
     fill(value, cfg, &secrets)
 }
 

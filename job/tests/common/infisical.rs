@@ -15,6 +15,7 @@ pub struct InfisicalStandIn {
 
 impl InfisicalStandIn {
     pub fn start(state: serde_json::Value) -> Self {
+        let prefix = state["prefix"].as_str().unwrap_or_default().to_string();
         let dir = TestDir::new();
         let state_file = dir.join("state.json");
         std::fs::write(&state_file, state.to_string()).expect("state");
@@ -44,7 +45,7 @@ impl InfisicalStandIn {
         };
         Self {
             child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: format!("http://127.0.0.1:{port}{prefix}"),
             log: PathBuf::from(format!("{}.log", state_file.display())),
             _dir: dir,
         }
@@ -57,6 +58,14 @@ impl InfisicalStandIn {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// Requests that start with `prefix` ("GET /api/v4/secrets 404").
+    pub fn count(&self, prefix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.starts_with(prefix))
+            .count()
     }
 
     pub fn logins(&self) -> usize {
