@@ -60,7 +60,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     }
     let now = Utc::now();
     if let Ok(schedule) = Schedule::parse(&res.spec.schedule, res.spec.time_zone.as_deref()) {
-        if let Ok(interval) = schedule.expected_interval_seconds(now) {
+        if let Ok(interval) = schedule.expected_interval_seconds_cached(now) {
             ctx.metrics
                 .expected_interval
                 .get_or_create(&labels)

@@ -1,5 +1,8 @@
 //! Cron schedules: validation, next run, and the expected interval the missed-backup alert uses.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use croner::parser::{CronParser, Seconds};
@@ -86,6 +89,33 @@ impl Schedule {
         }
     }
 
+    /// [`Self::expected_interval_seconds`] from `now`, remembered for a day per schedule and time
+    /// zone: it walks up to four years of runs, thousands of resources share a few schedules,
+    /// and the answer only drifts as the horizon moves.
+    pub fn expected_interval_seconds_cached(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<i64, ScheduleError> {
+        type Memo = HashMap<(String, Tz), (DateTime<Utc>, i64)>;
+        static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Mutex::default);
+        let key = (self.text.clone(), self.tz);
+        if let Ok(memo) = MEMO.lock() {
+            if let Some((at, seconds)) = memo.get(&key) {
+                if (now - *at).num_hours().abs() < 24 {
+                    return Ok(*seconds);
+                }
+            }
+        }
+        let seconds = self.expected_interval_seconds(now)?;
+        if let Ok(mut memo) = MEMO.lock() {
+            if memo.len() >= 10_000 {
+                memo.clear();
+            }
+            memo.insert(key, (now, seconds));
+        }
+        Ok(seconds)
+    }
+
     /// The longest gap between two consecutive runs from `from` on (a backup is "missed" when
     /// none succeeded for longer than this, times a factor): for `0 3 * * 1-5` it is 3 days, for
     /// `0 3 1 * *` 31 days, for `0 0 29 2 *` four years.
@@ -134,6 +164,27 @@ mod tests {
             utc.next_after(at("2026-01-10T12:07:00Z")).expect("next"),
             at("2026-01-10T12:15:00Z")
         );
+    }
+
+    #[test]
+    fn the_remembered_interval_is_the_computed_one() {
+        let now = Utc::now();
+        for (text, tz) in [
+            ("0 3 * * 1-5", None),
+            ("0 3 * * 1-5", Some("Asia/Tokyo")),
+            ("0 0 1 * *", None),
+        ] {
+            let s = Schedule::parse(text, tz).expect("valid");
+            let computed = s.expected_interval_seconds(now).expect("interval");
+            assert_eq!(
+                s.expected_interval_seconds_cached(now).expect("first"),
+                computed
+            );
+            assert_eq!(
+                s.expected_interval_seconds_cached(now).expect("again"),
+                computed
+            );
+        }
     }
 
     #[test]
