@@ -17,9 +17,6 @@ use crate::metrics::Metrics;
 use crate::render::Settings;
 use crate::secrets::SecretKeyNames;
 
-/// The field manager of every server-side apply and status patch.
-pub const FIELD_MANAGER: &str = "unstoppable";
-
 pub struct Context {
     pub client: Client,
     pub settings: Settings,
@@ -76,18 +73,21 @@ impl Context {
         Ok(api.get_opt(name).await?)
     }
 
-    /// Runs one reconciliation of `obj` by `controller`: counts it, and resets the object's
-    /// backoff when it succeeds.
+    /// Runs one reconciliation of `obj` by `controller` in a span naming the object: counts and
+    /// times it, and resets the object's backoff when it succeeds.
     pub async fn reconciling<K: Resource<DynamicType = ()>>(
         &self,
         controller: &str,
         obj: &K,
         run: impl std::future::Future<Output = Result<Action>>,
     ) -> Result<Action> {
-        self.metrics.reconciled(controller);
-        let result = run.await;
+        let key = object_key(obj);
+        let span = tracing::info_span!("reconcile", controller, object = %key);
+        let started = std::time::Instant::now();
+        let result = tracing::Instrument::instrument(run, span).await;
+        self.metrics.reconciled(controller, started.elapsed());
         if result.is_ok() {
-            self.succeeded(&object_key(obj));
+            self.succeeded(&key);
         }
         result
     }

@@ -13,13 +13,12 @@ use crate::conditions;
 use crate::context::Context;
 use crate::crd::{BackupCustomer, BackupResource, InfisicalSource};
 use crate::error::{Error, Result};
-use crate::names::bucket_name_problem;
-use crate::render::bucket_of;
-use crate::render::{
+use crate::keys::{
     SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_S3_ACCESS_KEY_ID,
     SECRET_KEY_S3_SECRET_ACCESS_KEY,
 };
-use crate::resource_controller::time_now;
+use crate::names::{bucket_name_problem, bucket_of};
+use crate::status::time_now;
 use crate::storage::{self, StorageState};
 use k8s_openapi::api::core::v1::Secret;
 use unstoppable_contract::Secret as UnstoppableSecret;
@@ -51,7 +50,7 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
 
     let mut status = customer.status.clone().unwrap_or_default();
     let generation = customer.metadata.generation;
-    let bucket = bucket_of(&customer).map_err(|_| Error::NoNamespace(customer.name_any()))?;
+    let bucket = bucket_of(&customer).ok_or_else(|| Error::NoNamespace(customer.name_any()))?;
     let identity = infisical_identity(&customer, &ctx, &ns).await?;
     let storage = storage_state(&customer, &ctx, &ns, &bucket, &identity).await?;
     let secrets = secrets_state(&customer, &identity);

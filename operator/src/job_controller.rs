@@ -13,9 +13,10 @@ use crate::conditions;
 use crate::context::Context;
 use crate::crd::{BackupResource, LastFailure, LastSnapshot};
 use crate::error::{Error, Result};
+use crate::keys::ANNOTATION_RESOURCE;
 use crate::metrics::ResourceLabels;
-use crate::resource_controller::patch_status;
-use crate::results::{interpret, ANNOTATION_RESOURCE};
+use crate::results::interpret;
+use crate::status::patch_status;
 use unstoppable_contract::{RunResult, RunSummary};
 
 pub const CONTROLLER: &str = "job";
@@ -52,11 +53,7 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         return Ok(Action::await_change());
     };
 
-    let labels = ResourceLabels {
-        namespace: ns,
-        customer: res.spec.customer_ref.name.clone(),
-        resource: res.name_any(),
-    };
+    let labels = ResourceLabels::of(&res);
     let mut status = res.status.clone().unwrap_or_default();
     // A Job is seen again after every operator restart: record it once.
     let already = if outcome.success {

@@ -17,9 +17,10 @@ use kube::runtime::{predicates, watcher, Controller, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupResource};
+use unstoppable_operator::keys::{LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::leadership::{self, LeaseSettings};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
-use unstoppable_operator::render::{Settings, LABEL_MANAGED_BY, MANAGED_BY};
+use unstoppable_operator::render::Settings;
 use unstoppable_operator::server::{router, ServerState};
 use unstoppable_operator::tolerant_watch;
 use unstoppable_operator::watch_health::WatchHealth;
@@ -250,11 +251,7 @@ async fn run(args: Args) -> Result<(), String> {
             let live: HashSet<ResourceLabels> = resource_store
                 .state()
                 .iter()
-                .map(|r| ResourceLabels {
-                    namespace: r.namespace().unwrap_or_default(),
-                    customer: r.spec.customer_ref.name.clone(),
-                    resource: r.name_any(),
-                })
+                .map(|r| ResourceLabels::of(r))
                 .collect();
             gc_metrics.retain(&live);
         }

@@ -1,6 +1,9 @@
 //! Kubernetes names and label values derived from CR names, within the API's length limits.
 
+use kube::ResourceExt;
 use sha2::{Digest, Sha256};
+
+use crate::crd::BackupCustomer;
 
 /// A CronJob's Jobs are named `<cronjob>-<unix minutes>` (11 more characters) and must stay
 /// within 63: so CronJob names stay within 52.
@@ -74,6 +77,20 @@ pub fn bucket_name_problem(name: &str) -> Option<&'static str> {
         return Some("must not use a prefix or suffix reserved by S3");
     }
     None
+}
+
+/// The bucket a customer uses: its spec, or the name derived from its namespace and name
+/// (`None` for a customer without a namespace, which the API server never stores).
+pub fn bucket_of(customer: &BackupCustomer) -> Option<String> {
+    let ns = customer.namespace()?;
+    Some(
+        customer
+            .spec
+            .cold_storage
+            .bucket
+            .clone()
+            .unwrap_or_else(|| default_bucket(&ns, &customer.name_any())),
+    )
 }
 
 #[cfg(test)]

@@ -11,7 +11,8 @@ use unstoppable_contract::{
 };
 
 use crate::crd::{BackupCustomer, BackupResource, HotStorage};
-use crate::names;
+use crate::keys::*;
+use crate::names::{self, bucket_of};
 
 /// Operator-wide settings that shape every rendered object.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,18 +56,6 @@ pub fn default_job_resources() -> serde_json::Value {
 /// Where the job pod mounts things.
 pub const HOT_MOUNT: &str = "/var/lib/unstoppable/hot";
 pub const CA_MOUNT: &str = "/etc/unstoppable/ftps-ca";
-/// Keys the job reads from a customer's Kubernetes Secret (secrets.secretRef).
-pub const SECRET_KEY_REPOSITORY_PASSWORD: &str = "REPOSITORY_PASSWORD";
-pub const SECRET_KEY_S3_ACCESS_KEY_ID: &str = "S3_ACCESS_KEY_ID";
-pub const SECRET_KEY_S3_SECRET_ACCESS_KEY: &str = "S3_SECRET_ACCESS_KEY";
-/// Keys of the Secret holding an Infisical machine identity (secrets.infisical.identitySecretRef).
-pub const SECRET_KEY_CLIENT_ID: &str = "clientId";
-pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";
-
-pub const LABEL_CUSTOMER: &str = "unstoppable.dev/customer";
-pub const LABEL_RESOURCE: &str = "unstoppable.dev/resource";
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const MANAGED_BY: &str = "unstoppable-operator";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RenderError {
@@ -99,19 +88,6 @@ pub fn labels(customer: &str, resource: &str) -> BTreeMap<String, String> {
         (LABEL_CUSTOMER.into(), names::label_value(customer)),
         (LABEL_RESOURCE.into(), names::label_value(resource)),
     ])
-}
-
-/// The bucket a customer uses: its spec, or the derived default.
-pub fn bucket_of(customer: &BackupCustomer) -> Result<String, RenderError> {
-    let ns = customer
-        .namespace()
-        .ok_or_else(|| RenderError::NoNamespace(customer.name_any()))?;
-    Ok(customer
-        .spec
-        .cold_storage
-        .bucket
-        .clone()
-        .unwrap_or_else(|| names::default_bucket(&ns, &customer.name_any())))
 }
 
 pub fn render(
@@ -252,8 +228,8 @@ pub fn render(
                     "labels": labels,
                     // Exact names for reading the results back (label values may be shortened).
                     "annotations": {
-                        crate::results::ANNOTATION_RESOURCE: name,
-                        crate::results::ANNOTATION_CUSTOMER: customer_name,
+                        ANNOTATION_RESOURCE: name,
+                        ANNOTATION_CUSTOMER: customer_name,
                     },
                 },
                 "spec": {
@@ -352,7 +328,8 @@ fn job_env(
         s3: Some(S3Config {
             endpoint: cold.endpoint.clone(),
             region: cold.region.clone(),
-            bucket: bucket_of(customer)?,
+            bucket: bucket_of(customer)
+                .ok_or_else(|| RenderError::NoNamespace(customer.name_any()))?,
             access_key_id: Secret::default(),
             secret_access_key: Secret::default(),
             path_style: cold.path_style,

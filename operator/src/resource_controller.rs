@@ -6,21 +6,21 @@ use std::time::Duration;
 use chrono::Utc;
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
-use serde_json::json;
 
 use crate::applied;
 use crate::conditions;
-use crate::context::{Context, FIELD_MANAGER};
-use crate::crd::{BackupCustomer, BackupResource, BackupResourceStatus};
+use crate::context::Context;
+use crate::crd::{BackupCustomer, BackupResource};
 use crate::error::{Error, Result};
+use crate::keys::FIELD_MANAGER;
 use crate::metrics::ResourceLabels;
 use crate::render::{self, RenderError};
 use crate::schedule::{Schedule, ScheduleError};
 use crate::secrets;
+use crate::status::{patch_status, time_now, to_time};
 
 pub const CONTROLLER: &str = "backupresource";
 
@@ -44,11 +44,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
         .namespace()
         .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
     let customer = ctx.customer(&ns, &res.spec.customer_ref.name).await?;
-    let labels = ResourceLabels {
-        namespace: ns.clone(),
-        customer: res.spec.customer_ref.name.clone(),
-        resource: res.name_any(),
-    };
+    let labels = ResourceLabels::of(&res);
     restore_metrics(&res, &labels, &ctx);
     // What the alerts need is exported before anything can fail: a resource that can never run
     // must still be able to page (never succeeded, not scheduled).
@@ -357,36 +353,6 @@ async fn report_not_ready(
     Ok(())
 }
 
-pub async fn patch_status(
-    ctx: &Context,
-    res: &BackupResource,
-    status: &BackupResourceStatus,
-) -> Result<()> {
-    let ns = res
-        .namespace()
-        .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
-    let api: Api<BackupResource> = Api::namespaced(ctx.client.clone(), &ns);
-    // Two controllers write this status (the resource's conditions; the job results), each from
-    // the copy it read. A merge patch replaces the whole conditions list, so a write from a stale
-    // copy would erase the other's latest result: the resourceVersion makes it fail instead.
-    let mut patch = json!({"status": status});
-    if let Some(rv) = &res.metadata.resource_version {
-        patch["metadata"] = json!({"resourceVersion": rv});
-    }
-    match api
-        .patch_status(
-            &res.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Conflict(res.name_any())),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// After an operator restart the metrics are empty: take the last success from the status, so a
 /// missed-backup alert keeps its memory.
 fn restore_metrics(res: &BackupResource, labels: &ResourceLabels, ctx: &Context) {
@@ -402,15 +368,4 @@ fn restore_metrics(res: &BackupResource, labels: &ResourceLabels, ctx: &Context)
 
 pub fn error_policy(res: Arc<BackupResource>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.retry_after_error(CONTROLLER, res.as_ref(), err)
-}
-
-pub fn time_now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
-}
-
-pub fn to_time(t: chrono::DateTime<Utc>) -> Time {
-    Time(
-        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
-            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),
-    )
 }

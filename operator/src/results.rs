@@ -5,11 +5,6 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use unstoppable_contract::{RunResult, RunSummary};
 
-/// The annotations our Jobs carry (from the CronJob's job template) to name their resource
-/// exactly (label values may be shortened).
-pub const ANNOTATION_RESOURCE: &str = "unstoppable.dev/resource-name";
-pub const ANNOTATION_CUSTOMER: &str = "unstoppable.dev/customer-name";
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub result: RunResult,

@@ -12,7 +12,7 @@ use kube::Api;
 use crate::context::Context;
 use crate::crd::{BackupCustomer, BackupResource};
 use crate::error::Result;
-use crate::render::{
+use crate::keys::{
     SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_REPOSITORY_PASSWORD,
     SECRET_KEY_S3_ACCESS_KEY_ID, SECRET_KEY_S3_SECRET_ACCESS_KEY,
 };

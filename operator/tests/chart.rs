@@ -28,7 +28,7 @@ fn exported() -> BTreeSet<String> {
         true,
     );
     m.record_run(&l, 2.0, None, RunResult::Failed, true);
-    m.reconciled("x");
+    m.reconciled("x", std::time::Duration::from_millis(3));
     m.reconcile_failed("x");
     m.encode()
         .lines()

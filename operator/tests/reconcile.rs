@@ -125,7 +125,7 @@ fn ready_customer() -> BackupCustomer {
         "Ready",
         "",
         Some(1),
-        resource_controller::time_now(),
+        unstoppable_operator::status::time_now(),
     );
     c.status = Some(status);
     c
@@ -638,7 +638,7 @@ async fn resources_of_a_customer_that_is_not_ready_are_suspended() {
         "NotReady",
         "bucket denied",
         Some(1),
-        resource_controller::time_now(),
+        unstoppable_operator::status::time_now(),
     );
     customer.status = Some(status);
     let server = tokio::spawn(async move {

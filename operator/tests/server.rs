@@ -85,12 +85,16 @@ async fn endpoints_serve_health_readiness_and_metrics() {
         RunResult::Success,
         true,
     );
-    metrics.reconciled("backupresource");
+    metrics.reconciled("backupresource", std::time::Duration::from_millis(3));
     let (code, body) = get(port, "/metrics").await;
     assert_eq!(code, 200);
     assert!(body.contains(r#"unstoppable_backup_last_success_timestamp_seconds{namespace="backups",customer="acme",resource="www"} 1700000000.0"#), "{body}");
     assert!(
         body.contains(r#"unstoppable_reconciles_total{controller="backupresource"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"unstoppable_reconcile_duration_seconds_bucket{le="0.005",controller="backupresource"} 1"#),
         "{body}"
     );
 

@@ -1,0 +1,54 @@
+//! Writing the status of our custom resources, and the times it carries. Shared by the
+//! controllers that write a BackupResource's status (its own conditions; the job results).
+
+use chrono::Utc;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::ResourceExt;
+use serde_json::json;
+
+use crate::context::Context;
+use crate::crd::{BackupResource, BackupResourceStatus};
+use crate::error::{Error, Result};
+
+/// Replaces the status of `res` with `status`, unless it changed since `res` was read.
+pub async fn patch_status(
+    ctx: &Context,
+    res: &BackupResource,
+    status: &BackupResourceStatus,
+) -> Result<()> {
+    let ns = res
+        .namespace()
+        .ok_or_else(|| Error::NoNamespace(res.name_any()))?;
+    let api: Api<BackupResource> = Api::namespaced(ctx.client.clone(), &ns);
+    // Two controllers write this status (the resource's conditions; the job results), each from
+    // the copy it read. A merge patch replaces the whole conditions list, so a write from a stale
+    // copy would erase the other's latest result: the resourceVersion makes it fail instead.
+    let mut patch = json!({"status": status});
+    if let Some(rv) = &res.metadata.resource_version {
+        patch["metadata"] = json!({"resourceVersion": rv});
+    }
+    match api
+        .patch_status(
+            &res.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Conflict(res.name_any())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn time_now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+pub fn to_time(t: chrono::DateTime<Utc>) -> Time {
+    Time(
+        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
+            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),
+    )
+}
