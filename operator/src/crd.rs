@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use unstoppable_contract::defaults;
 
 pub const GROUP: &str = "unstoppable.dev";
 
@@ -448,29 +449,30 @@ pub struct LastSnapshot {
     pub duration_seconds: f64,
 }
 
+// Defaults are the job's own (`unstoppable_contract::defaults`), written once.
 fn default_region() -> String {
-    "us-east-1".into()
+    defaults::REGION.into()
 }
 fn default_true() -> bool {
-    true
+    defaults::PATH_STYLE
 }
 fn default_secret_path() -> String {
-    "/".into()
+    defaults::ROOT.into()
 }
 fn default_ftp_port() -> i32 {
-    21
+    i32::from(defaults::FTP_PORT)
 }
 fn default_root() -> String {
-    "/".into()
+    defaults::ROOT.into()
 }
 fn default_max_connections() -> i32 {
-    4
+    i32::from(defaults::MAX_CONNECTIONS)
 }
 fn default_username_key() -> String {
-    "FTP_USERNAME".into()
+    defaults::FTPS_USERNAME_KEY.into()
 }
 fn default_password_key() -> String {
-    "FTP_PASSWORD".into()
+    defaults::FTPS_PASSWORD_KEY.into()
 }
 
 /// The CRD files `crdgen` writes: (file name, YAML).

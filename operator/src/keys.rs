@@ -2,6 +2,8 @@
 //! reads from customers' Secrets, its field manager. Controllers and the pure modules take them
 //! from here, not from each other.
 
+use unstoppable_contract::defaults;
+
 /// The field manager of every server-side apply and status patch.
 pub const FIELD_MANAGER: &str = "unstoppable";
 
@@ -15,10 +17,11 @@ pub const MANAGED_BY: &str = "unstoppable-operator";
 pub const ANNOTATION_RESOURCE: &str = "unstoppable.dev/resource-name";
 pub const ANNOTATION_CUSTOMER: &str = "unstoppable.dev/customer-name";
 
-/// Keys the job reads from a customer's Kubernetes Secret (secrets.secretRef).
-pub const SECRET_KEY_REPOSITORY_PASSWORD: &str = "REPOSITORY_PASSWORD";
-pub const SECRET_KEY_S3_ACCESS_KEY_ID: &str = "S3_ACCESS_KEY_ID";
-pub const SECRET_KEY_S3_SECRET_ACCESS_KEY: &str = "S3_SECRET_ACCESS_KEY";
+/// Keys the job reads from a customer's Kubernetes Secret (secrets.secretRef): the same names
+/// the job looks for in Infisical by default.
+pub const SECRET_KEY_REPOSITORY_PASSWORD: &str = defaults::REPOSITORY_PASSWORD_KEY;
+pub const SECRET_KEY_S3_ACCESS_KEY_ID: &str = defaults::S3_ACCESS_KEY_ID_KEY;
+pub const SECRET_KEY_S3_SECRET_ACCESS_KEY: &str = defaults::S3_SECRET_ACCESS_KEY_KEY;
 /// Keys of the Secret holding an Infisical machine identity (secrets.infisical.identitySecretRef).
 pub const SECRET_KEY_CLIENT_ID: &str = "clientId";
 pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";

@@ -7,7 +7,8 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 use unstoppable_contract::{
-    FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, S3Config, Secret, CONFIG_KEYS,
+    defaults, FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, S3Config, Secret,
+    CONFIG_KEYS,
 };
 
 use crate::crd::{BackupCustomer, BackupResource, HotStorage};
@@ -147,43 +148,39 @@ pub fn render(
         (Some(secret), _) => {
             let s = &secret.name;
             env.push(secret_env(
-                "UNSTOPPABLE_FTPS_USERNAME",
+                "ftps.username",
                 s,
                 &ftps.credentials.username_key,
-            ));
+            )?);
             env.push(secret_env(
-                "UNSTOPPABLE_FTPS_PASSWORD",
+                "ftps.password",
                 s,
                 &ftps.credentials.password_key,
-            ));
+            )?);
             env.push(secret_env(
-                "UNSTOPPABLE_REPOSITORY_PASSWORD",
+                "repository.password",
                 s,
                 SECRET_KEY_REPOSITORY_PASSWORD,
-            ));
+            )?);
             env.push(secret_env(
-                "UNSTOPPABLE_S3_ACCESS_KEY_ID",
+                "s3.access_key_id",
                 s,
                 SECRET_KEY_S3_ACCESS_KEY_ID,
-            ));
+            )?);
             env.push(secret_env(
-                "UNSTOPPABLE_S3_SECRET_ACCESS_KEY",
+                "s3.secret_access_key",
                 s,
                 SECRET_KEY_S3_SECRET_ACCESS_KEY,
-            ));
+            )?);
         }
         (None, Some(infisical)) => {
             let s = &infisical.identity_secret_ref.name;
+            env.push(secret_env("infisical.client_id", s, SECRET_KEY_CLIENT_ID)?);
             env.push(secret_env(
-                "UNSTOPPABLE_INFISICAL_CLIENT_ID",
-                s,
-                SECRET_KEY_CLIENT_ID,
-            ));
-            env.push(secret_env(
-                "UNSTOPPABLE_INFISICAL_CLIENT_SECRET",
+                "infisical.client_secret",
                 s,
                 SECRET_KEY_CLIENT_SECRET,
-            ));
+            )?);
         }
         (None, None) => return Err(RenderError::NoSecretSource),
     }
@@ -316,9 +313,10 @@ fn job_env(
                 .map(|_| format!("{CA_MOUNT}/ca.pem")),
             server_name: ftps.tls.server_name.clone(),
             insecure_skip_verify: ftps.tls.insecure_skip_verify,
-            max_connections: usize::try_from(ftps.max_connections).unwrap_or(4),
-            timeout_secs: 30,
-            retries: 3,
+            max_connections: usize::try_from(ftps.max_connections)
+                .unwrap_or(usize::from(defaults::MAX_CONNECTIONS)),
+            timeout_secs: defaults::TIMEOUT_SECS,
+            retries: defaults::RETRIES,
         }),
         repository: RepositoryConfig {
             hot_dir: HOT_MOUNT.into(),
@@ -352,8 +350,8 @@ fn job_env(
                 s3_access_key_id_key: SECRET_KEY_S3_ACCESS_KEY_ID.into(),
                 s3_secret_access_key_key: SECRET_KEY_S3_SECRET_ACCESS_KEY.into(),
             }),
-        summary_path: "/dev/termination-log".into(),
-        progress_interval_secs: 10,
+        summary_path: defaults::SUMMARY_PATH.into(),
+        progress_interval_secs: defaults::PROGRESS_INTERVAL_SECS,
     };
     let value = serde_json::to_value(&config).map_err(|e| RenderError::Invalid {
         what: "job configuration",
@@ -381,8 +379,18 @@ fn job_env(
     Ok(env)
 }
 
-fn secret_env(name: &str, secret: &str, key: &str) -> Value {
-    json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+/// The variable of configuration key `path` (e.g. `ftps.password`), read from key `key` of
+/// Secret `secret`. The variable's name comes from the job's own list of keys.
+fn secret_env(path: &'static str, secret: &str, key: &str) -> Result<Value, RenderError> {
+    let name = CONFIG_KEYS
+        .iter()
+        .find(|k| k.path == path)
+        .map(|k| k.env_name())
+        .ok_or(RenderError::Invalid {
+            what: "job configuration",
+            detail: format!("the job has no configuration key {path}"),
+        })?;
+    Ok(json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}))
 }
 
 fn merged_hot_storage(customer: &HotStorage, resource: Option<&HotStorage>) -> HotStorage {

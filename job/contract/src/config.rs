@@ -97,7 +97,7 @@ pub struct S3Config {
     pub access_key_id: Secret,
     pub secret_access_key: Secret,
     /// Path-style addressing (`endpoint/bucket/key`), as MinIO and SeaweedFS expect.
-    #[serde(default = "default_true")]
+    #[serde(default = "default_path_style")]
     pub path_style: bool,
 }
 
@@ -125,48 +125,66 @@ pub struct InfisicalConfig {
     pub s3_secret_access_key_key: String,
 }
 
-fn default_ftps_username_key() -> String {
-    "FTP_USERNAME".into()
-}
-fn default_ftps_password_key() -> String {
-    "FTP_PASSWORD".into()
-}
-fn default_repository_password_key() -> String {
-    "REPOSITORY_PASSWORD".into()
-}
-fn default_s3_access_key_id_key() -> String {
-    "S3_ACCESS_KEY_ID".into()
-}
-fn default_s3_secret_access_key_key() -> String {
-    "S3_SECRET_ACCESS_KEY".into()
+/// The defaults of the job's configuration, written once: the serde defaults below, the
+/// operator's rendering and CRD defaults use them, and a test checks `CONFIG_KEYS` agrees.
+pub mod defaults {
+    pub const FTPS_USERNAME_KEY: &str = "FTP_USERNAME";
+    pub const FTPS_PASSWORD_KEY: &str = "FTP_PASSWORD";
+    pub const REPOSITORY_PASSWORD_KEY: &str = "REPOSITORY_PASSWORD";
+    pub const S3_ACCESS_KEY_ID_KEY: &str = "S3_ACCESS_KEY_ID";
+    pub const S3_SECRET_ACCESS_KEY_KEY: &str = "S3_SECRET_ACCESS_KEY";
+    pub const SUMMARY_PATH: &str = "/dev/termination-log";
+    pub const PROGRESS_INTERVAL_SECS: u64 = 5;
+    pub const FTP_PORT: u16 = 21;
+    pub const ROOT: &str = "/";
+    pub const MAX_CONNECTIONS: u16 = 4;
+    pub const TIMEOUT_SECS: u64 = 30;
+    pub const RETRIES: u32 = 3;
+    pub const REGION: &str = "us-east-1";
+    pub const PATH_STYLE: bool = true;
 }
 
+fn default_ftps_username_key() -> String {
+    defaults::FTPS_USERNAME_KEY.into()
+}
+fn default_ftps_password_key() -> String {
+    defaults::FTPS_PASSWORD_KEY.into()
+}
+fn default_repository_password_key() -> String {
+    defaults::REPOSITORY_PASSWORD_KEY.into()
+}
+fn default_s3_access_key_id_key() -> String {
+    defaults::S3_ACCESS_KEY_ID_KEY.into()
+}
+fn default_s3_secret_access_key_key() -> String {
+    defaults::S3_SECRET_ACCESS_KEY_KEY.into()
+}
 fn default_summary_path() -> String {
-    "/dev/termination-log".into()
+    defaults::SUMMARY_PATH.into()
 }
 fn default_progress_interval() -> u64 {
-    5
+    defaults::PROGRESS_INTERVAL_SECS
 }
 fn default_ftp_port() -> u16 {
-    21
+    defaults::FTP_PORT
 }
 fn default_root() -> String {
-    "/".into()
+    defaults::ROOT.into()
 }
 fn default_max_connections() -> usize {
-    4
+    usize::from(defaults::MAX_CONNECTIONS)
 }
 fn default_timeout() -> u64 {
-    30
+    defaults::TIMEOUT_SECS
 }
 fn default_retries() -> u32 {
-    3
+    defaults::RETRIES
 }
 fn default_region() -> String {
-    "us-east-1".into()
+    defaults::REGION.into()
 }
-fn default_true() -> bool {
-    true
+fn default_path_style() -> bool {
+    defaults::PATH_STYLE
 }
 
 /// How a key's value is written in an environment variable.
@@ -398,6 +416,40 @@ mod tests {
             .find(|k| k.path == "ftps.max_connections")
             .expect("key listed");
         assert_eq!(key.env_name(), "UNSTOPPABLE_FTPS_MAX_CONNECTIONS");
+    }
+
+    #[test]
+    fn documented_defaults_are_the_defaults_applied() {
+        // Only the required fields: everything else takes its serde default.
+        let cfg: JobConfig = serde_json::from_value(serde_json::json!({
+            "customer": "c", "resource": "r",
+            "ftps": {"host": "h", "username": "u", "password": "p"},
+            "repository": {"hot_dir": "h", "password": "p"},
+            "s3": {"endpoint": "e", "bucket": "b", "access_key_id": "a", "secret_access_key": "s"},
+            "infisical": {"site_url": "https://i", "client_id": "i", "client_secret": "s",
+                          "project_id": "p", "environment": "e"},
+        }))
+        .expect("minimal config");
+        let value = serde_json::to_value(&cfg).expect("json");
+        let mut checked = 0;
+        for key in CONFIG_KEYS.iter().filter(|k| !k.default.is_empty()) {
+            let applied = key
+                .path
+                .split('.')
+                .try_fold(&value, |v, part| v.get(part))
+                .unwrap_or_else(|| panic!("{} has no value", key.path));
+            let applied = match applied {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(
+                applied, key.default,
+                "the documented default of {}",
+                key.path
+            );
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} defaults checked");
     }
 
     #[test]

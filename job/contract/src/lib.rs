@@ -8,8 +8,8 @@ mod config;
 mod summary;
 
 pub use config::{
-    ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, RepositoryConfig, S3Config, Secret,
-    CONFIG_KEYS,
+    defaults, ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, RepositoryConfig,
+    S3Config, Secret, CONFIG_KEYS,
 };
 pub use summary::{FailedPath, RunResult, RunSummary, SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS};
 
