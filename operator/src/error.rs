@@ -5,8 +5,6 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("{0} has no namespace")]
     NoNamespace(String),
-    #[error("serialising: {0}")]
-    Json(#[from] serde_json::Error),
     /// The object changed since it was read (a status written from a stale copy is refused);
     /// the reconcile runs again at once on the fresh object.
     #[error("{0} changed since it was read")]

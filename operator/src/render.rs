@@ -427,15 +427,6 @@ fn typed<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Whether an object carries our labels (for watches of children).
-pub fn is_ours<K: Resource>(obj: &K) -> bool {
-    obj.meta()
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(LABEL_MANAGED_BY))
-        .is_some_and(|v| v == MANAGED_BY)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
