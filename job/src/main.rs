@@ -90,6 +90,7 @@ fn run(cli: Cli) -> Result<(), i32> {
     if let Some(infisical) = secrets::infisical_settings(&value).map_err(bad_config)? {
         if let Err(e) = runtime.block_on(secrets::fill_from_infisical(&mut value, &infisical)) {
             // Not a configuration error: the run could not get its credentials.
+            let e = secrets::explain(&e);
             eprintln!("error: {e}");
             let summary_path = config::get_path(&value, "summary_path")
                 .and_then(|v| v.as_str())

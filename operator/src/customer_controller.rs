@@ -168,7 +168,7 @@ async fn storage_state(
             };
             let wanted = [SECRET_KEY_S3_ACCESS_KEY_ID, SECRET_KEY_S3_SECRET_ACCESS_KEY];
             match client.secrets(folder, &wanted).await {
-                Err(e) => Err((e.reason(), e.to_string())),
+                Err(e) => Err(infisical_problem(&e, source)),
                 Ok(found) => match (
                     found.get(SECRET_KEY_S3_ACCESS_KEY_ID),
                     found.get(SECRET_KEY_S3_SECRET_ACCESS_KEY),
@@ -254,12 +254,36 @@ async fn infisical_identity(
         UnstoppableSecret::new(key),
     ) {
         Ok(client) => client,
-        Err(e) => return Ok(Some(Err((e.reason(), e.to_string())))),
+        Err(e) => return Ok(Some(Err(infisical_problem(&e, infisical)))),
     };
     Ok(Some(match client.login().await {
         Ok(_) => Ok((client, infisical.clone())),
-        Err(e) => Err((e.reason(), e.to_string())),
+        Err(e) => Err(infisical_problem(&e, infisical)),
     }))
+}
+
+/// An Infisical error as a condition: what happened, then which field of the BackupCustomer (or
+/// of its identity Secret) to check.
+fn infisical_problem(
+    e: &unstoppable_infisical::SecretsError,
+    source: &InfisicalSource,
+) -> (&'static str, String) {
+    use unstoppable_infisical::SecretsError as E;
+    let hint = match e {
+        E::Unreachable { .. } | E::Protocol(_) => {
+            "check secrets.infisical.siteUrl and the network".to_string()
+        }
+        E::Login(_) => format!(
+            "check {SECRET_KEY_CLIENT_ID}/{SECRET_KEY_CLIENT_SECRET} in Secret {}",
+            source.identity_secret_ref.name
+        ),
+        E::Denied { .. } => "give the machine identity read access".to_string(),
+        E::NotFound { .. } | E::Missing { .. } => {
+            "check secrets.infisical.projectId, environment and path".to_string()
+        }
+        E::RateLimited { .. } => "checked again at the next reconcile".to_string(),
+    };
+    (e.reason(), format!("{e}; {hint}"))
 }
 
 /// A Secret source is taken as configured (the job reads it); an Infisical identity must log in.

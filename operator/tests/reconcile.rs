@@ -617,6 +617,16 @@ async fn an_infisical_identity_that_is_refused_keeps_the_customer_not_ready() {
         "InfisicalLoginFailed",
         "{s}"
     );
+    // The hint names what a BackupCustomer's author can change, not the job's configuration keys.
+    let message = condition(s, "SecretsReady")["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains("Invalid credentials")
+            && message.contains("Secret acme-identity")
+            && !message.contains("infisical.client_id"),
+        "{message}"
+    );
     assert_eq!(
         condition(s, "StorageReady")["reason"],
         "InfisicalLoginFailed",

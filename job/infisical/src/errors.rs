@@ -4,26 +4,24 @@
 
 use serde_json::Value;
 
+/// What went wrong, in the server's words. What the user should change is for the caller to say:
+/// the job names its configuration keys, the operator the fields of a BackupCustomer.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    #[error(
-        "Infisical at {url} is unreachable: {detail}; check infisical.site_url and the network"
-    )]
+    #[error("Infisical at {url} is unreachable: {detail}")]
     Unreachable { url: String, detail: String },
-    #[error("Infisical refused the machine identity's login: {0}; check infisical.client_id/client_secret")]
+    #[error("Infisical refused the machine identity's login: {0}")]
     Login(String),
-    #[error(
-        "Infisical denied reading {location}: {message}; give the machine identity read access"
-    )]
+    #[error("Infisical denied reading {location}: {message}")]
     Denied {
         location: String,
         message: String,
         /// A permission the identity lacks (not a project it is no member of).
         permission: bool,
     },
-    #[error("Infisical has no {location}: {message}; check infisical.project_id/environment/secret_path")]
+    #[error("Infisical has no {location}: {message}")]
     NotFound { location: String, message: String },
-    #[error("secret `{name}` (for {key}) is not in Infisical {location}; add it, or set infisical.{key_hint}", key_hint = key_hint(key))]
+    #[error("secret `{name}` (for {key}) is not in Infisical {location}")]
     Missing {
         name: String,
         key: &'static str,
@@ -36,10 +34,6 @@ pub enum SecretsError {
     },
     #[error("unexpected answer from Infisical: {0}")]
     Protocol(String),
-}
-
-fn key_hint(key: &str) -> String {
-    format!("{}_key", key.replace('.', "_"))
 }
 
 impl SecretsError {

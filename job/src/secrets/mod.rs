@@ -70,6 +70,24 @@ pub fn fill(
     Ok(())
 }
 
+/// The error as the job's user reads it: what happened, then which configuration key to check.
+pub fn explain(e: &SecretsError) -> String {
+    let hint = match e {
+        SecretsError::Unreachable { .. } => "check infisical.site_url and the network".to_string(),
+        SecretsError::Login(_) => "check infisical.client_id/client_secret".to_string(),
+        SecretsError::Denied { .. } => "give the machine identity read access".to_string(),
+        SecretsError::NotFound { .. } => {
+            "check infisical.project_id/environment/secret_path".to_string()
+        }
+        SecretsError::Missing { key, .. } => {
+            format!("add it, or set infisical.{}_key", key.replace('.', "_"))
+        }
+        SecretsError::RateLimited { .. } => "the next run tries again".to_string(),
+        SecretsError::Protocol(_) => "check infisical.site_url".to_string(),
+    };
+    format!("{e}; {hint}")
+}
+
 /// Reads the credentials from Infisical into `value` (only those not set already).
 pub async fn fill_from_infisical(
     value: &mut Value,
