@@ -24,10 +24,38 @@ use crate::status::{patch_status, time_now, to_time};
 
 pub const CONTROLLER: &str = "backupresource";
 
-/// Why a resource cannot be scheduled: becomes `Ready=False` with this reason and an Event.
+/// Why a resource cannot be scheduled: becomes `Ready=False` with its reason and an Event.
 struct NotReady {
-    reason: &'static str,
+    why: Why,
     message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    CustomerNotFound,
+    CustomerNotReady,
+    InvalidSchedule,
+    InvalidTimeZone,
+    NoSecretSource,
+    RenderFailed,
+    CronJobRejected,
+    /// A Secret or key the pod needs (the reason comes from `secrets`).
+    Credential(&'static str),
+}
+
+impl Why {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::CustomerNotFound => "CustomerNotFound",
+            Self::CustomerNotReady => "CustomerNotReady",
+            Self::InvalidSchedule => "InvalidSchedule",
+            Self::InvalidTimeZone => "InvalidTimeZone",
+            Self::NoSecretSource => "NoSecretSource",
+            Self::RenderFailed => "RenderFailed",
+            Self::CronJobRejected => "CronJobRejected",
+            Self::Credential(reason) => reason,
+        }
+    }
 }
 
 pub async fn reconcile(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<Action> {
@@ -72,7 +100,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     let plan = match plan(customer.as_ref(), &res) {
         Ok(plan) => plan,
         Err(not_ready) => {
-            if not_ready.reason == "CustomerNotReady" {
+            if not_ready.why == Why::CustomerNotReady {
                 if let Some(customer) = &customer {
                     suspend_cron_job(customer, &res, &ctx, &ns).await?;
                 }
@@ -85,16 +113,16 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     let desired = match render::render(customer, &res, &ctx.settings) {
         Ok(d) => d,
         Err(e) => {
-            let reason = match e {
-                RenderError::NoSecretSource => "NoSecretSource",
-                _ => "RenderFailed",
+            let why = match e {
+                RenderError::NoSecretSource => Why::NoSecretSource,
+                _ => Why::RenderFailed,
             };
             report_not_ready(
                 &res,
                 &ctx,
                 &labels,
                 NotReady {
-                    reason,
+                    why,
                     message: e.to_string(),
                 },
             )
@@ -103,7 +131,11 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
         }
     };
     if let Some((reason, message)) = secrets::missing_credential(&ctx, customer, &res, &ns).await? {
-        report_not_ready(&res, &ctx, &labels, NotReady { reason, message }).await?;
+        let why = NotReady {
+            why: Why::Credential(reason),
+            message,
+        };
+        report_not_ready(&res, &ctx, &labels, why).await?;
         return Ok(Action::requeue(Duration::from_secs(300)));
     }
 
@@ -116,7 +148,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
             return Err(e.into());
         };
         let why = NotReady {
-            reason: "CronJobRejected",
+            why: Why::CronJobRejected,
             message: format!("the API server refused CronJob {cron_name}: {message}"),
         };
         report_not_ready(&res, &ctx, &labels, why).await?;
@@ -216,7 +248,7 @@ fn plan<'a>(
 ) -> std::result::Result<(&'a BackupCustomer, Schedule), NotReady> {
     let name = &res.spec.customer_ref.name;
     let customer = customer.ok_or_else(|| NotReady {
-        reason: "CustomerNotFound",
+        why: Why::CustomerNotFound,
         message: format!("BackupCustomer {name} does not exist in this namespace"),
     })?;
     let ready = customer
@@ -225,16 +257,16 @@ fn plan<'a>(
         .is_some_and(|s| conditions::is_true(&s.conditions, "Ready"));
     if !ready {
         return Err(NotReady {
-            reason: "CustomerNotReady",
+            why: Why::CustomerNotReady,
             message: format!("BackupCustomer {name} is not Ready; see its conditions"),
         });
     }
     let schedule =
         Schedule::parse(&res.spec.schedule, res.spec.time_zone.as_deref()).map_err(|e| {
             NotReady {
-                reason: match e {
-                    ScheduleError::TimeZone(_) => "InvalidTimeZone",
-                    _ => "InvalidSchedule",
+                why: match e {
+                    ScheduleError::TimeZone(_) => Why::InvalidTimeZone,
+                    _ => Why::InvalidSchedule,
                 },
                 message: e.to_string(),
             }
@@ -322,7 +354,8 @@ async fn report_not_ready(
     labels: &ResourceLabels,
     why: NotReady,
 ) -> Result<()> {
-    tracing::info!(resource = %res.name_any(), reason = why.reason, "{}", why.message);
+    let reason = why.why.reason();
+    tracing::info!(resource = %res.name_any(), reason, "{}", why.message);
     ctx.metrics.ready.get_or_create(labels).set(0);
     let mut status = res.status.clone().unwrap_or_default();
     let generation = res.metadata.generation;
@@ -331,7 +364,7 @@ async fn report_not_ready(
         &mut status.conditions,
         "Ready",
         false,
-        why.reason,
+        reason,
         &why.message,
         generation,
         t.clone(),
@@ -340,7 +373,7 @@ async fn report_not_ready(
         &mut status.conditions,
         "Scheduled",
         false,
-        why.reason,
+        reason,
         &why.message,
         generation,
         t,
@@ -349,7 +382,7 @@ async fn report_not_ready(
     if res.status.as_ref() != Some(&status) {
         patch_status(ctx, res, &status).await?;
     }
-    ctx.event(res, true, why.reason, why.message).await;
+    ctx.event(res, true, reason, why.message).await;
     Ok(())
 }
 
