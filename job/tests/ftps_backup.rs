@@ -293,7 +293,21 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
 
     let mut untrusted = env.clone();
     untrusted.vars.remove("UNSTOPPABLE_FTPS_CA_FILE");
-    expect_failure(&untrusted, "certificate");
+    expect_failure(&untrusted, "set ftps.ca_file");
+
+    let mut wrong_key = env.clone();
+    wrong_key.set(
+        "UNSTOPPABLE_REPOSITORY_PASSWORD",
+        "not-the-repository-password",
+    );
+    let run = wrong_key.run(&["backup"]);
+    let error = run.summary().error.unwrap_or_default();
+    assert!(
+        run.code == 1 && error.contains("check repository.password"),
+        "{}: {error}",
+        run.code
+    );
+    assert_eq!(env.snapshot_count(), 1, "a failed run left a snapshot");
 
     let mut unreachable = env.clone();
     unreachable.set("UNSTOPPABLE_FTPS_PORT", &free_port().to_string());

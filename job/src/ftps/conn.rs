@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
 use suppaftp::types::FileType;
-use suppaftp::{FtpError, Mode};
+use suppaftp::{FtpError, Mode, Status};
 use tokio::net::TcpStream;
 use unstoppable_contract::Secret;
 
@@ -124,12 +124,20 @@ fn per_connection_config(shared: &Arc<rustls::ClientConfig>) -> Arc<rustls::Clie
 
 fn tls_error(addr: &str, err: FtpError) -> FtpsError {
     let detail = err.to_string();
-    let hint = if detail.contains("certificate") || detail.contains("Certificate") {
-        "; the server certificate is not trusted: set ftps.ca_file to the CA that signed it (or ftps.server_name if it names another host)"
-    } else if detail.contains("AUTH") || detail.contains("530") || detail.contains("500") {
-        "; the server does not offer explicit TLS (AUTH TLS)"
-    } else {
-        ""
+    // suppaftp carries TLS failures as text only; the refusal of AUTH TLS is a reply code.
+    let hint = match &err {
+        FtpError::SecureError(tls) if tls.to_ascii_lowercase().contains("certificate") => {
+            "; the server certificate is not trusted: set ftps.ca_file to the CA that signed it (or ftps.server_name if it names another host)"
+        }
+        FtpError::UnexpectedResponse(reply)
+            if matches!(
+                reply.status,
+                Status::NotLoggedIn | Status::BadCommand | Status::NotImplemented | Status::BadArguments
+            ) =>
+        {
+            "; the server does not offer explicit TLS (AUTH TLS)"
+        }
+        _ => "",
     };
     FtpsError::Tls(format!("{addr}: {detail}{hint}"))
 }

@@ -100,7 +100,7 @@ pub fn open(
     if exists {
         return repo.open(&credentials).map_err(|e| {
             let text = e.display_log();
-            if text.contains("password") || text.contains("key") {
+            if e.is_incorrect_password() {
                 Error::Repository(format!(
                     "cannot open the repository: {text}; check repository.password"
                 ))
