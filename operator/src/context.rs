@@ -14,8 +14,8 @@ use crate::crd::BackupCustomer;
 use crate::error::{Error, Result};
 
 use crate::metrics::Metrics;
-use crate::render::Settings;
 use crate::secrets::SecretKeyNames;
+use crate::settings::Settings;
 
 pub struct Context {
     pub client: Client,

@@ -21,6 +21,7 @@ pub mod results;
 pub mod schedule;
 pub mod secrets;
 pub mod server;
+pub mod settings;
 pub mod status;
 pub mod storage;
 pub mod tolerant_watch;

@@ -20,8 +20,8 @@ use unstoppable_operator::crd::{BackupCustomer, BackupResource};
 use unstoppable_operator::keys::{LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::leadership::{self, LeaseSettings};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
-use unstoppable_operator::render::Settings;
 use unstoppable_operator::server::{router, ServerState};
+use unstoppable_operator::settings::{self, Settings};
 use unstoppable_operator::tolerant_watch;
 use unstoppable_operator::watch_health::WatchHealth;
 use unstoppable_operator::{customer_controller, job_controller, resource_controller};
@@ -37,14 +37,14 @@ struct Args {
     #[arg(
         long,
         env = "UNSTOPPABLE_JOB_IMAGE_PULL_POLICY",
-        default_value = "IfNotPresent"
+        default_value = settings::DEFAULT_PULL_POLICY
     )]
     job_image_pull_policy: String,
     /// StorageClass of hot PVCs when the customer sets none (default: the cluster's default).
     #[arg(long, env = "UNSTOPPABLE_DEFAULT_STORAGE_CLASS")]
     default_storage_class: Option<String>,
     /// Size of hot PVCs when the customer sets none.
-    #[arg(long, env = "UNSTOPPABLE_DEFAULT_HOT_SIZE", default_value = "1Gi")]
+    #[arg(long, env = "UNSTOPPABLE_DEFAULT_HOT_SIZE", default_value = settings::DEFAULT_HOT_SIZE)]
     default_hot_size: String,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "UNSTOPPABLE_METRICS_ADDR", default_value = "0.0.0.0:8080")]

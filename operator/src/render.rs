@@ -14,35 +14,7 @@ use unstoppable_contract::{
 use crate::crd::{BackupCustomer, BackupResource, HotStorage};
 use crate::keys::*;
 use crate::names::{self, bucket_of};
-
-/// Operator-wide settings that shape every rendered object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
-    /// The job image, e.g. `ghcr.io/unstoppable-dev/unstoppable-job:0.1.0`.
-    pub job_image: String,
-    pub image_pull_policy: String,
-    pub default_storage_class: Option<String>,
-    pub default_hot_size: String,
-    /// How late a missed schedule may still start.
-    pub starting_deadline_seconds: i64,
-    pub default_deadline_seconds: i64,
-    /// Extra attempts of a failed run (a bad configuration, exit code 2, is never retried).
-    pub backoff_limit: i32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            job_image: "ghcr.io/unstoppable-dev/unstoppable-job:latest".into(),
-            image_pull_policy: "IfNotPresent".into(),
-            default_storage_class: None,
-            default_hot_size: "1Gi".into(),
-            starting_deadline_seconds: 3600,
-            default_deadline_seconds: 6 * 3600,
-            backoff_limit: 1,
-        }
-    }
-}
+use crate::settings::Settings;
 
 /// Requests and limits of a backup pod whose resource sets none: a BestEffort pod is the first
 /// to be evicted and cannot start in a namespace with a ResourceQuota. A full backup measured

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use unstoppable_operator::crd::{crd_files, BackupCustomer, BackupResource, FtpsTls, SecretKeyRef};
-use unstoppable_operator::render::{render, Settings};
+use unstoppable_operator::render::render;
+use unstoppable_operator::settings::Settings;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

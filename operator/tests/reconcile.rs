@@ -13,7 +13,7 @@ use unstoppable_contract::{FailedPath, RunResult, RunSummary};
 use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupCustomerStatus, BackupResource};
 use unstoppable_operator::metrics::Metrics;
-use unstoppable_operator::render::Settings;
+use unstoppable_operator::settings::Settings;
 use unstoppable_operator::{conditions, customer_controller, job_controller, resource_controller};
 
 struct ApiServer(Handle<Request<Body>, Response<Body>>);
