@@ -9,6 +9,7 @@ pub mod crd;
 pub mod cron_dialect;
 pub mod customer_controller;
 pub mod error;
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod job_controller;
 pub mod keys;
