@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use suppaftp::list::ListParser;
 
 use super::pool::Pool;
+use super::retry::with_retries;
 use super::stats::SourceStats;
 use super::{completeness, datacmd, FtpsError};
 
@@ -326,27 +327,6 @@ async fn mdtm_once(pool: &Arc<Pool>, path: &str) -> Result<Timestamp, FtpsError>
     lease.settle(&time);
     let time = time?;
     Timestamp::from_second(time.and_utc().timestamp()).map_err(|e| err(e.to_string()))
-}
-
-/// Runs `op` until it succeeds, at most `retries` extra times, with a short growing pause.
-pub async fn with_retries<T, F, Fut>(retries: u32, mut op: F) -> Result<T, FtpsError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, FtpsError>>,
-{
-    let mut attempt = 0;
-    loop {
-        match op().await {
-            Ok(value) => return Ok(value),
-            Err(err) if attempt < retries && !err.is_permanent() => {
-                attempt += 1;
-                tracing::warn!(attempt, retries, "retrying: {err}");
-                tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt)))
-                    .await;
-            }
-            Err(err) => return Err(err),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use tokio::io::AsyncReadExt;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-use super::listing::{vanished, with_retries, ListingMode};
+use super::listing::{vanished, ListingMode};
 use super::pool::Pool;
+use super::retry::with_retries;
 use super::stats::SourceStats;
 use super::FtpsError;
 
