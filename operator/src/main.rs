@@ -23,7 +23,7 @@ use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 use unstoppable_operator::server::{router, ServerState};
 use unstoppable_operator::settings::{self, Settings};
 use unstoppable_operator::tolerant_watch;
-use unstoppable_operator::watch_health::WatchHealth;
+use unstoppable_operator::watch_health::{self, WatchHealth};
 use unstoppable_operator::{customer_controller, job_controller, resource_controller};
 
 /// Reconciles BackupCustomer and BackupResource objects into scheduled backup CronJobs.
@@ -318,6 +318,9 @@ fn observe<T, E: std::fmt::Display>(
         use kube::runtime::controller::Error as E2;
         match result {
             Ok(_) => watches.ok(controller),
+            Err(E2::QueueError(e)) if watch_health::is_routine(&e) => {
+                tracing::info!(controller, "watch expired, listing again: {e}");
+            }
             Err(E2::QueueError(e)) => {
                 tracing::warn!(controller, "watch failed: {e}");
                 metrics.watch_failed(controller);

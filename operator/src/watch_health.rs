@@ -12,6 +12,13 @@ const STREAK_GAP: Duration = Duration::from_secs(90);
 /// A streak this long means the watch is stalled.
 const STALLED_AFTER: Duration = Duration::from_secs(120);
 
+/// A watch error that is part of how watches work, not a failure: the API server expired the
+/// watch's resourceVersion (410 Gone, e.g. after compaction or when a CRD's storage is rebuilt),
+/// and the watcher lists again at once. Counting it would page on a healthy operator.
+pub fn is_routine(err: &kube::runtime::watcher::Error) -> bool {
+    matches!(err, kube::runtime::watcher::Error::WatchError(status) if status.code == 410)
+}
+
 #[derive(Debug, Default)]
 pub struct WatchHealth {
     streaks: Mutex<HashMap<String, (Instant, Instant)>>,
@@ -58,6 +65,23 @@ impl WatchHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expired_watch_is_routine_other_watch_errors_are_not() {
+        let status = |code: u16| {
+            let s: kube::core::Status = serde_json::from_value(serde_json::json!({
+                "status": "Failure", "message": "too old resource version: 702 (703)",
+                "reason": "Expired", "code": code
+            }))
+            .expect("status");
+            kube::runtime::watcher::Error::WatchError(Box::new(s))
+        };
+        assert!(is_routine(&status(410)));
+        assert!(!is_routine(&status(403)));
+        assert!(!is_routine(
+            &kube::runtime::watcher::Error::NoResourceVersion
+        ));
+    }
 
     #[test]
     fn a_streak_of_errors_stalls_and_a_success_or_a_pause_clears_it() {
