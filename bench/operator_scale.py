@@ -62,6 +62,8 @@ def main():
     a.add_argument("--customers", type=int, default=100)
     a.add_argument("--per-customer", type=int, default=100)
     a.add_argument("--concurrency", type=int, default=16, help="--max-concurrent-reconciles")
+    a.add_argument("--kubectl-apply", action="store_true",
+                   help="objects carry kubectl apply's last-applied-configuration annotation, as applied ones do")
     args = a.parse_args()
     work = tempfile.mkdtemp()
     env = subprocess.Popen([args.testenv, "up", "--dir", f"{work}/kube"], stdout=subprocess.PIPE, text=True)
@@ -91,10 +93,14 @@ def main():
             "spec": {"coldStorage": {"endpoint": args.s3, "region": "us-east-1", "bucket": f"scale-{os.getpid()}-{c:03d}"},
                      "secrets": {"secretRef": {"name": "creds"}}}})
         for r in range(args.per_customer):
-            call("POST", f"/apis/unstoppable.dev/v1alpha1/namespaces/{ns}/backupresources", {
+            resource = {
                 "apiVersion": "unstoppable.dev/v1alpha1", "kind": "BackupResource", "metadata": {"name": f"site-{r:03d}"},
                 "spec": {"customerRef": {"name": "acme"}, "schedule": f"{r % 60} 3 * * *",
-                         "source": {"ftps": {"host": f"ftp{r}.example.org"}}}})
+                         "source": {"ftps": {"host": f"ftp{r}.example.org"}}}}
+            if args.kubectl_apply:
+                resource["metadata"]["annotations"] = {
+                    "kubectl.kubernetes.io/last-applied-configuration": json.dumps(resource)}
+            call("POST", f"/apis/unstoppable.dev/v1alpha1/namespaces/{ns}/backupresources", resource)
     print(f"created in {time.time() - t0:.1f} s")
     before = requests_total(call)
     log = open(f"{work}/operator.log", "w")

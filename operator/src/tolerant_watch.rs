@@ -18,6 +18,9 @@ use serde::de::DeserializeOwned;
 
 use crate::metrics::Metrics;
 
+/// The annotation in which `kubectl apply` keeps a full copy of the object.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// Names (`namespace/name`) of the objects of one kind that currently cannot be decoded.
 #[derive(Debug, Default)]
 struct Undecodable(Mutex<HashSet<String>>);
@@ -75,9 +78,13 @@ where
     K: Resource<DynamicType = ()> + DeserializeOwned,
 {
     let decode = |mut obj: DynamicObject, deleted: bool| -> Option<K> {
-        // Field ownership is the API server's business; kept in the store it would be most of
-        // the operator's memory at thousands of objects.
+        // Field ownership and `kubectl apply`'s copy of the whole object are the API server's
+        // and kubectl's business; kept in the store they would be most of the operator's memory
+        // at thousands of objects.
         obj.metadata.managed_fields = None;
+        if let Some(annotations) = obj.metadata.annotations.as_mut() {
+            annotations.remove(LAST_APPLIED);
+        }
         let key = format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any());
         match obj.try_parse::<K>() {
             Ok(k) => {
@@ -123,6 +130,35 @@ mod tests {
                      "retention": {"keepLast": keep_last}},
         }))
         .expect("dynamic object")
+    }
+
+    #[test]
+    fn stored_objects_carry_neither_field_ownership_nor_kubectls_copy() {
+        let mut obj = customer(json!(7));
+        obj.metadata.annotations = Some(
+            [
+                (
+                    LAST_APPLIED.to_string(),
+                    "{\"a\": \"whole copy\"}".to_string(),
+                ),
+                ("keep".to_string(), "me".to_string()),
+            ]
+            .into(),
+        );
+        obj.metadata.managed_fields = Some(vec![Default::default()]);
+        let decoded = decode_event::<BackupCustomer>(
+            Event::Apply(obj),
+            "BackupCustomer",
+            &Undecodable::default(),
+            &Metrics::default(),
+        );
+        let Some(Event::Apply(c)) = decoded else {
+            panic!("decoded");
+        };
+        assert!(c.metadata.managed_fields.is_none());
+        let annotations = c.metadata.annotations.unwrap_or_default();
+        assert!(!annotations.contains_key(LAST_APPLIED));
+        assert_eq!(annotations.get("keep").map(String::as_str), Some("me"));
     }
 
     #[test]
