@@ -39,6 +39,13 @@ fn standin(extra: Value) -> InfisicalStandIn {
     InfisicalStandIn::start(state)
 }
 
+/// The shared client of the stand-in's identity with `secret`.
+fn shared(clients: &Clients, site: &str, secret: &str) -> std::sync::Arc<Infisical> {
+    clients
+        .get(site, Secret::new("identity-id"), Secret::new(secret))
+        .expect("client")
+}
+
 fn client(site: &str, secret: &str) -> Infisical {
     Infisical::new(site, Secret::new("identity-id"), Secret::new(secret)).expect("client")
 }
@@ -108,26 +115,14 @@ async fn one_identity_logs_in_once_and_a_refused_login_is_not_repeated_into_a_lo
     let server = standin(json!({"lockout_threshold": 2}));
     let clients = Clients::default();
     for _ in 0..3 {
-        let c = clients
-            .get(
-                &server.url,
-                Secret::new("identity-id"),
-                Secret::new("identity-secret"),
-            )
-            .expect("client");
+        let c = shared(&clients, &server.url, "identity-secret");
         c.login().await.expect("login");
         c.secrets(FOLDER, &[]).await.expect("secrets");
     }
     assert_eq!(server.logins(), 1, "{:?}", server.requests());
 
     for _ in 0..3 {
-        let c = clients
-            .get(
-                &server.url,
-                Secret::new("identity-id"),
-                Secret::new("wrong"),
-            )
-            .expect("client");
+        let c = shared(&clients, &server.url, "wrong");
         let err = c.login().await.expect_err("wrong secret");
         assert!(err.to_string().contains("Invalid credentials"), "{err}");
     }
@@ -138,13 +133,7 @@ async fn one_identity_logs_in_once_and_a_refused_login_is_not_repeated_into_a_lo
         server.requests()
     );
     // Not locked out: the right secret still logs in.
-    let c = clients
-        .get(
-            &server.url,
-            Secret::new("identity-id"),
-            Secret::new("identity-secret"),
-        )
-        .expect("client");
+    let c = shared(&clients, &server.url, "identity-secret");
     c.secrets(FOLDER, &[])
         .await
         .expect("the identity still works");

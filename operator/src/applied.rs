@@ -43,6 +43,15 @@ pub fn version(meta: &ObjectMeta) -> Option<String> {
         .or_else(|| meta.resource_version.clone())
 }
 
+/// The key of the child that `meta` describes.
+fn key_of(kind: &'static str, meta: &ObjectMeta) -> ChildKey {
+    (
+        kind,
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    )
+}
+
 /// A stable hash of the object we would apply.
 pub fn desired_hash<T: Serialize>(desired: &T) -> u64 {
     let mut h = DefaultHasher::new();
@@ -67,11 +76,7 @@ impl Applied {
     /// True when the watch event `meta` of a child of `kind` shows our own last apply, which
     /// needs no reconcile of its owner.
     pub fn is_own_write(&self, kind: &'static str, meta: &ObjectMeta) -> bool {
-        let key = (
-            kind,
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        );
+        let key = key_of(kind, meta);
         let Ok(children) = self.children.lock() else {
             return false;
         };
@@ -99,11 +104,7 @@ impl Applied {
 
     /// The watch sees `meta` of a child of `kind`.
     pub fn seen(&self, kind: &'static str, meta: &ObjectMeta) {
-        let key = (
-            kind,
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        );
+        let key = key_of(kind, meta);
         let round = self.round(kind);
         if let Ok(mut children) = self.children.lock() {
             let e = children.entry(key).or_default();
@@ -114,11 +115,7 @@ impl Applied {
 
     /// The watch saw a child of `kind` deleted.
     pub fn deleted(&self, kind: &'static str, meta: &ObjectMeta) {
-        let key = (
-            kind,
-            meta.namespace.clone().unwrap_or_default(),
-            meta.name.clone().unwrap_or_default(),
-        );
+        let key = key_of(kind, meta);
         if let Ok(mut children) = self.children.lock() {
             children.remove(&key);
         }
