@@ -313,6 +313,15 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
     unreachable.set("UNSTOPPABLE_FTPS_PORT", &free_port().to_string());
     expect_failure(&unreachable, "cannot connect");
 
+    // A server offering no TLS at all (vsftpd answers AUTH TLS with 530): refused before any
+    // credential is sent, with the reason.
+    server.restart(VsftpdOptions {
+        plain: true,
+        ..Default::default()
+    });
+    expect_failure(&env, "does not offer explicit TLS");
+    server.restart(VsftpdOptions::default());
+
     // A refused file or directory is not a failure of the whole run: see tests/incomplete.rs.
 
     // The server dies in the middle of a (throttled) transfer.
@@ -325,6 +334,7 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
     .expect("write");
     server.restart(VsftpdOptions {
         max_rate: Some(256 * 1024),
+        ..Default::default()
     });
     let summary_file = work.join("termination-log");
     let mut slow_env = env.clone();
@@ -375,6 +385,7 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
     // The job itself is killed in the middle of a transfer.
     server.restart(VsftpdOptions {
         max_rate: Some(256 * 1024),
+        ..Default::default()
     });
     let retrs = server.retr_count();
     let mut child = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
@@ -473,5 +484,41 @@ fn the_demo_runs_end_to_end() {
     assert!(
         stdout.contains("every file's bytes and modification time match"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn a_plain_ftp_server_is_refused_with_the_reason() {
+    // pyftpdlib without TLS answers AUTH TLS with 500, where vsftpd says 530.
+    let work = TestDir::new();
+    std::fs::create_dir_all(work.join("site")).expect("site");
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .args([
+            "-m",
+            "pyftpdlib",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-d",
+        ])
+        .arg(work.join("site"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pyftpdlib");
+    common::servers::wait_for_port(port);
+    let mut env = JobEnv::new("acme", "plain", &work.join("hot"));
+    ftps_env(&mut env, port, "/");
+    env.cold_dir(&work.join("cold"));
+    let run = env.run(&["backup"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    let error = run.summary().error.unwrap_or_default();
+    assert!(
+        run.code == 1 && error.contains("does not offer explicit TLS"),
+        "{}: {error}",
+        run.code
     );
 }

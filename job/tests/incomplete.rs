@@ -261,6 +261,7 @@ fn a_file_that_keeps_changing_while_read_is_left_out_and_the_run_says_so() {
 fn a_second_run_of_the_same_repository_is_refused_while_the_first_completes() {
     let server = Vsftpd::start(VsftpdOptions {
         max_rate: Some(512 * 1024),
+        ..Default::default()
     });
     tree_of(&server.data(), 3);
     write_file(

@@ -88,7 +88,7 @@ fn passive_range() -> (u16, u16) {
     (base, base + 19)
 }
 
-fn wait_for_port(port: u16) {
+pub fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -103,6 +103,8 @@ fn wait_for_port(port: u16) {
 pub struct VsftpdOptions {
     /// Bytes per second per transfer (to stop the server in the middle of one).
     pub max_rate: Option<u64>,
+    /// Plain FTP only: no TLS offered (AUTH TLS refused).
+    pub plain: bool,
 }
 
 /// vsftpd in the foreground, in its own process group, serving `root/data` as `/data`.
@@ -146,19 +148,25 @@ impl Vsftpd {
             .max_rate
             .map(|r| format!("local_max_rate={r}\n"))
             .unwrap_or_default();
+        let ssl = if self.opts.plain {
+            "ssl_enable=NO\n".to_string()
+        } else {
+            format!(
+                "ssl_enable=YES\nrsa_cert_file={cert}\nrsa_private_key_file={key}\n\
+                 force_local_logins_ssl=YES\nforce_local_data_ssl=YES\nssl_tlsv1=YES\nrequire_ssl_reuse=YES\n",
+                cert = tls.cert.display(),
+                key = tls.key.display(),
+            )
+        };
         let conf = format!(
             "listen=YES\nlisten_ipv6=NO\nbackground=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
              anonymous_enable=NO\nlocal_enable=YES\nwrite_enable=NO\nchroot_local_user=YES\n\
              local_root={root}\nsecure_chroot_dir=/var/run/vsftpd/empty\npam_service_name=vsftpd\n\
              pasv_enable=YES\npasv_address=127.0.0.1\npasv_min_port={pasv_min}\npasv_max_port={pasv_max}\n\
-             ssl_enable=YES\nrsa_cert_file={cert}\nrsa_private_key_file={key}\n\
-             force_local_logins_ssl=YES\nforce_local_data_ssl=YES\nssl_tlsv1=YES\nrequire_ssl_reuse=YES\n\
-             vsftpd_log_file={log}\nxferlog_enable=YES\nlog_ftp_protocol=YES\n\
+             {ssl}vsftpd_log_file={log}\nxferlog_enable=YES\nlog_ftp_protocol=YES\n\
              seccomp_sandbox=NO\nisolate=NO\nisolate_network=NO\n{rate}",
             port = self.port,
             root = self.root.display(),
-            cert = tls.cert.display(),
-            key = tls.key.display(),
             log = self.log.display(),
         );
         let conf_path = self.dir.join("vsftpd.conf");
