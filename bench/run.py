@@ -153,7 +153,9 @@ def start_weed(work):
     env = dict(os.environ, AWS_ACCESS_KEY_ID=S3_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET)
     os.makedirs(f"{work}/weed", exist_ok=True)
     proc = subprocess.Popen(["weed", "mini", f"-dir={work}/weed", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-                             f"-s3.port={port}", "-admin.ui=false"],
+                             f"-s3.port={port}", "-admin.ui=false",
+                             # Not "free disk / volume size": each bucket needs volumes of its own.
+                             "-volume.max=2000"],
                             stdout=open(f"{work}/weed.log", "w"), stderr=subprocess.STDOUT, env=env)
     wait_port(port)
     time.sleep(2)

@@ -15,12 +15,22 @@ s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0));
 export UNSTOPPABLE_TEST_S3_ENDPOINT="http://127.0.0.1:${s3_port}"
 export UNSTOPPABLE_TEST_S3_ACCESS_KEY="unstoppable-test-key"
 export UNSTOPPABLE_TEST_S3_SECRET_KEY="unstoppable-test-secret"
+# Every bucket is a SeaweedFS collection with volumes of its own, and `weed mini` allows only
+# "free disk / volume size" volumes by default: on a machine with little free disk the suite's
+# buckets used them up and PUTs failed with 500 InternalError ("No writable volumes and no free
+# volumes left"). Volume files are sparse, so a fixed, generous count costs no disk.
 AWS_ACCESS_KEY_ID=$UNSTOPPABLE_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$UNSTOPPABLE_TEST_S3_SECRET_KEY \
   weed mini -dir="$work/weed" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$s3_port" -admin.ui=false \
+    -volume.max=2000 \
   >"$work/weed.log" 2>&1 &
 weed_pid=$!
 testenv_pid=""
 cleanup() {
+  status=$?
+  # A failed run shows what the S3 server complained about (its log goes with $work).
+  if [ "$status" -ne 0 ] && [ -f "$work/weed.log" ]; then
+    echo "--- SeaweedFS errors (last 10) ---"; grep -E '^E[0-9]{4}' "$work/weed.log" | tail -10 || true
+  fi
   kill "$weed_pid" 2>/dev/null || true
   [ -n "$testenv_pid" ] && kill "$testenv_pid" 2>/dev/null || true
   wait "$weed_pid" 2>/dev/null || true
