@@ -10,7 +10,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource};
 
 use crate::applied::Applied;
-use crate::crd::BackupCustomer;
+use crate::crd::{BackupCustomer, BackupResource};
 use crate::error::{Error, Result};
 
 use crate::metrics::Metrics;
@@ -31,6 +31,8 @@ pub struct Context {
     /// The watched BackupCustomers, when the operator runs its watches (tests without them
     /// read customers from the API).
     pub customers: Option<Store<BackupCustomer>>,
+    /// The watched BackupResources, likewise.
+    pub resources: Option<Store<BackupResource>>,
     /// Consecutive failures per object, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
 }
@@ -50,6 +52,7 @@ impl Context {
             secret_keys: SecretKeyNames::default(),
             infisical: unstoppable_infisical::Clients::default(),
             customers: None,
+            resources: None,
             failures: Mutex::default(),
         }
     }
@@ -58,6 +61,32 @@ impl Context {
     pub fn with_customer_store(mut self, store: Store<BackupCustomer>) -> Self {
         self.customers = Some(store);
         self
+    }
+
+    /// Reads the resources of a customer from `store` (kept current by a watch) instead of
+    /// listing them: at thousands of resources, a list per customer reconcile is most of what
+    /// the API server does for the customer controller.
+    pub fn with_resource_store(mut self, store: Store<BackupResource>) -> Self {
+        self.resources = Some(store);
+        self
+    }
+
+    /// How many BackupResources in `ns` name the customer `name`, from the watch's store once
+    /// it has listed everything, else from the API.
+    pub async fn resource_count(&self, ns: &str, name: &str) -> Result<u32> {
+        let of_customer = |r: &BackupResource| {
+            r.metadata.namespace.as_deref() == Some(ns) && r.spec.customer_ref.name == name
+        };
+        if let Some(store) = &self.resources {
+            if store.wait_until_ready().await.is_ok() {
+                let n = store.state().iter().filter(|r| of_customer(r)).count();
+                return Ok(u32::try_from(n).unwrap_or(u32::MAX));
+            }
+        }
+        let api: kube::Api<BackupResource> = kube::Api::namespaced(self.client.clone(), ns);
+        let list = api.list(&kube::api::ListParams::default()).await?;
+        let n = list.items.iter().filter(|r| of_customer(r)).count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// BackupCustomer `ns/name`, from the watch's store once it has listed everything (a

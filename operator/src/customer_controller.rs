@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use serde_json::json;
 
 use crate::conditions;
 use crate::context::Context;
-use crate::crd::{BackupCustomer, BackupResource, InfisicalSource};
+use crate::crd::{BackupCustomer, InfisicalSource};
 use crate::error::{Error, Result};
 use crate::keys::{
     SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_S3_ACCESS_KEY_ID,
@@ -39,14 +39,7 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
     let ns = customer
         .namespace()
         .ok_or_else(|| Error::NoNamespace(customer.name_any()))?;
-    let resources: Api<BackupResource> = Api::namespaced(ctx.client.clone(), &ns);
-    let count = resources
-        .list(&ListParams::default())
-        .await?
-        .items
-        .iter()
-        .filter(|r| r.spec.customer_ref.name == customer.name_any())
-        .count();
+    let count = ctx.resource_count(&ns, &customer.name_any()).await?;
 
     let mut status = customer.status.clone().unwrap_or_default();
     let generation = customer.metadata.generation;
@@ -103,7 +96,7 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
             .await;
     }
     status.bucket = Some(bucket);
-    status.resource_count = u32::try_from(count).unwrap_or(u32::MAX);
+    status.resource_count = count;
     status.observed_generation = generation;
     let api: Api<BackupCustomer> = Api::namespaced(ctx.client.clone(), &ns);
     api.patch_status(

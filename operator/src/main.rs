@@ -114,8 +114,17 @@ async fn run(args: Args) -> Result<(), String> {
         watcher::Config::default(),
         metrics.clone(),
     );
+    // Our CRDs are watched object by object: one that cannot be decoded is skipped and
+    // reported, never a stall of every tenant's reconciliation.
+    let (resource_store, resources) = tolerant_watch::watch::<BackupResource>(
+        client.clone(),
+        watcher::Config::default(),
+        metrics.clone(),
+    );
     let ctx = Arc::new(
-        Context::new(client.clone(), settings, metrics.clone()).with_customer_store(customer_cache),
+        Context::new(client.clone(), settings, metrics.clone())
+            .with_customer_store(customer_cache)
+            .with_resource_store(resource_store.clone()),
     );
     let ready = Arc::new(AtomicBool::new(false));
     let lease = if args.leader_election {
@@ -161,13 +170,6 @@ async fn run(args: Args) -> Result<(), String> {
 
     // Only our CRDs and our labelled children are watched: the cache stays small.
     let ours = watcher::Config::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGED_BY}"));
-    // Our CRDs are watched object by object: one that cannot be decoded is skipped and
-    // reported, never a stall of every tenant's reconciliation.
-    let (resource_store, resources) = tolerant_watch::watch::<BackupResource>(
-        client.clone(),
-        watcher::Config::default(),
-        metrics.clone(),
-    );
     let (customer_store, customers) = tolerant_watch::watch::<BackupCustomer>(
         client.clone(),
         watcher::Config::default(),

@@ -292,6 +292,51 @@ async fn a_valid_resource_is_applied_server_side_and_marked_ready() {
     );
 }
 
+/// At thousands of resources a list per customer reconcile was most of the API server's work
+/// for the customer controller: with the watch's store, the count is read from it.
+#[tokio::test]
+async fn a_customer_counts_its_resources_from_the_watch_store_without_listing() {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (store, mut writer) = kube::runtime::reflector::store::<BackupResource>();
+    let mut other = BackupResource::test();
+    other.metadata.name = Some("other".into());
+    other.spec.customer_ref.name = "someone-else".into();
+    let mut elsewhere = BackupResource::test();
+    elsewhere.metadata.namespace = Some("another-tenant".into());
+    for r in [BackupResource::test(), other, elsewhere] {
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitApply(r));
+    }
+    writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+    let ctx = Arc::new(
+        Context::new(
+            Client::new(service, "default"),
+            Settings::default(),
+            Arc::new(Metrics::default()),
+        )
+        .with_resource_store(store),
+    );
+    let mut api = ApiServer(handle);
+    let mut customer = BackupCustomer::test();
+    customer.spec.cold_storage.bucket = Some("Not_A_Bucket".into());
+    let server = tokio::spawn(async move {
+        // No list of BackupResources: the first request is the Event.
+        api.expect_event("NotReady").await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{CUSTOMERS}/acme/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupCustomer::test()).expect("json"),
+            )
+            .await;
+        assert_eq!(patch.body["status"]["resourceCount"], 1);
+    });
+    customer_controller::reconcile(Arc::new(customer), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+}
+
 #[tokio::test]
 async fn a_customer_with_an_invalid_bucket_name_is_not_ready() {
     let (ctx, mut api) = setup();
