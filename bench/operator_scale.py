@@ -64,6 +64,8 @@ def main():
     a.add_argument("--concurrency", type=int, default=16, help="--max-concurrent-reconciles")
     a.add_argument("--kubectl-apply", action="store_true",
                    help="objects carry kubectl apply's last-applied-configuration annotation, as applied ones do")
+    a.add_argument("--dump-one", metavar="FILE",
+                   help="write one reconciled BackupResource as the API returns it (what the operator stores per resource)")
     args = a.parse_args()
     work = tempfile.mkdtemp()
     env = subprocess.Popen([args.testenv, "up", "--dir", f"{work}/kube"], stdout=subprocess.PIPE, text=True)
@@ -138,6 +140,9 @@ def main():
     fields = open(f"/proc/{op.pid}/stat").read().split()
     cpu = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
     after = requests_total(call)
+    if args.dump_one:
+        with open(args.dump_one, "w") as f:
+            json.dump(json.loads(call("GET", "/apis/unstoppable.dev/v1alpha1/namespaces/tenant-000/backupresources/site-000")), f, indent=1)
     op.send_signal(signal.SIGTERM)
     op.wait()
     env.send_signal(signal.SIGTERM)

@@ -2,6 +2,7 @@
 //! result ingestion and metrics.
 
 #![recursion_limit = "256"]
+pub mod allocator;
 pub mod applied;
 pub mod conditions;
 pub mod context;

@@ -75,8 +75,23 @@ struct Args {
     log_format: String,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // Before any thread exists: the runtime's threads must be created under the limit.
+    unstoppable_operator::allocator::limit_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(operate())
+}
+
+async fn operate() -> std::process::ExitCode {
     let args = Args::parse();
     init_logging(&args.log_format);
     unstoppable_operator::install_crypto_provider();

@@ -4,7 +4,8 @@
 //! `expected_interval`, so they fire even when a job never starts.
 
 use std::collections::HashSet;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -14,11 +15,13 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use unstoppable_contract::{RunResult, RunSummary};
 
+/// The labels of every per-resource series. Shared strings: a resource has a dozen series, and at
+/// thousands of resources copies of the same three names were a good part of the operator's memory.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResourceLabels {
-    pub namespace: String,
-    pub customer: String,
-    pub resource: String,
+    pub namespace: Arc<str>,
+    pub customer: Arc<str>,
+    pub resource: Arc<str>,
 }
 
 impl ResourceLabels {
@@ -26,27 +29,27 @@ impl ResourceLabels {
     pub fn of(res: &crate::crd::BackupResource) -> Self {
         use kube::ResourceExt;
         Self {
-            namespace: res.namespace().unwrap_or_default(),
-            customer: res.spec.customer_ref.name.clone(),
-            resource: res.name_any(),
+            namespace: res.namespace().unwrap_or_default().into(),
+            customer: res.spec.customer_ref.name.as_str().into(),
+            resource: res.name_any().into(),
         }
     }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RunLabels {
-    pub namespace: String,
-    pub customer: String,
-    pub resource: String,
-    pub result: String,
+    pub namespace: Arc<str>,
+    pub customer: Arc<str>,
+    pub resource: Arc<str>,
+    pub result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FileLabels {
-    pub namespace: String,
-    pub customer: String,
-    pub resource: String,
-    pub kind: String,
+    pub namespace: Arc<str>,
+    pub customer: Arc<str>,
+    pub resource: Arc<str>,
+    pub kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -63,18 +66,23 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 
 pub struct Metrics {
     registry: Registry,
-    pub last_success: Family<ResourceLabels, FloatGauge>,
-    pub last_run: Family<ResourceLabels, FloatGauge>,
-    pub last_run_success: Family<ResourceLabels, Gauge>,
-    pub last_failed_paths: Family<ResourceLabels, Gauge>,
-    pub ready: Family<ResourceLabels, Gauge>,
-    pub suspended: Family<ResourceLabels, Gauge>,
-    pub expected_interval: Family<ResourceLabels, Gauge>,
-    pub created: Family<ResourceLabels, Gauge>,
-    pub runs: Family<RunLabels, Counter>,
-    pub last_duration: Family<ResourceLabels, FloatGauge>,
-    pub last_added: Family<ResourceLabels, Gauge>,
-    pub last_files: Family<FileLabels, Gauge>,
+    /// The labels of every resource with series, each once: the families' keys share their
+    /// strings, and the sweep of deleted resources reads this set instead of the exposition.
+    series: Mutex<HashSet<ResourceLabels>>,
+    /// Length of the last exposition, to size the next one in one allocation.
+    exposition_len: AtomicUsize,
+    last_success: Family<ResourceLabels, FloatGauge>,
+    last_run: Family<ResourceLabels, FloatGauge>,
+    last_run_success: Family<ResourceLabels, Gauge>,
+    last_failed_paths: Family<ResourceLabels, Gauge>,
+    ready: Family<ResourceLabels, Gauge>,
+    suspended: Family<ResourceLabels, Gauge>,
+    expected_interval: Family<ResourceLabels, Gauge>,
+    created: Family<ResourceLabels, Gauge>,
+    runs: Family<RunLabels, Counter>,
+    last_duration: Family<ResourceLabels, FloatGauge>,
+    last_added: Family<ResourceLabels, Gauge>,
+    last_files: Family<FileLabels, Gauge>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
@@ -116,6 +124,8 @@ impl Default for Metrics {
             start_time: FloatGauge::default(),
             leader: Gauge::default(),
             registry: Registry::default(),
+            series: Mutex::default(),
+            exposition_len: AtomicUsize::new(0),
         };
         let r = &mut registry;
         r.register_with_unit(
@@ -228,9 +238,50 @@ impl Default for Metrics {
 impl Metrics {
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
-        let mut out = String::new();
+        // Sized from the last one: growing by doubling would hold up to three times the text at
+        // once, at thousands of resources several megabytes at every scrape.
+        let last = self.exposition_len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(last + last / 16 + 1024);
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        self.exposition_len.store(out.len(), Ordering::Relaxed);
         out
+    }
+
+    /// The shared copy of `l`, recorded as a resource with series.
+    fn intern(&self, l: &ResourceLabels) -> ResourceLabels {
+        let Ok(mut series) = self.series.lock() else {
+            return l.clone();
+        };
+        if let Some(known) = series.get(l) {
+            return known.clone();
+        }
+        series.insert(l.clone());
+        l.clone()
+    }
+
+    /// What the alerts of a resource need before it ever runs: when it was created, how often
+    /// it is scheduled, whether it is suspended.
+    pub fn set_schedule(
+        &self,
+        l: &ResourceLabels,
+        created: Option<i64>,
+        expected_interval: Option<i64>,
+        suspended: bool,
+    ) {
+        let l = &self.intern(l);
+        if let Some(created) = created {
+            self.created.get_or_create(l).set(created);
+        }
+        if let Some(interval) = expected_interval {
+            self.expected_interval.get_or_create(l).set(interval);
+        }
+        self.suspended.get_or_create(l).set(i64::from(suspended));
+    }
+
+    /// Whether the resource is scheduled (its CronJob applied).
+    pub fn set_ready(&self, l: &ResourceLabels, ready: bool) {
+        let l = &self.intern(l);
+        self.ready.get_or_create(l).set(i64::from(ready));
     }
 
     pub fn reconciled(&self, controller: &str, duration: std::time::Duration) {
@@ -275,6 +326,7 @@ impl Metrics {
         result: RunResult,
         count: bool,
     ) {
+        let l = &self.intern(l);
         let success = result == RunResult::Success;
         if count {
             self.runs
@@ -323,6 +375,7 @@ impl Metrics {
 
     /// Restores the last success time from a resource's status (after an operator restart).
     pub fn restore_last_success(&self, l: &ResourceLabels, finished: f64) {
+        let l = &self.intern(l);
         let gauge = self.last_success.get_or_create(l);
         if gauge.get() < finished {
             gauge.set(finished);
@@ -342,6 +395,9 @@ impl Metrics {
     }
 
     pub fn remove(&self, l: &ResourceLabels) {
+        if let Ok(mut series) = self.series.lock() {
+            series.remove(l);
+        }
         self.last_success.remove(l);
         self.last_run.remove(l);
         self.last_run_success.remove(l);
@@ -362,53 +418,26 @@ impl Metrics {
 
     /// Resources with any series of any per-resource family.
     fn known(&self) -> HashSet<ResourceLabels> {
-        let text = self.encode();
-        let mut known = HashSet::new();
-        for line in text
-            .lines()
-            .filter(|l| l.starts_with("unstoppable_backup_") && l.contains('{'))
-        {
-            if let Some(labels) = parse_labels(line) {
-                known.insert(labels);
-            }
-        }
-        known
+        self.series.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
 
-fn run_labels(l: &ResourceLabels, result: &str) -> RunLabels {
+fn run_labels(l: &ResourceLabels, result: &'static str) -> RunLabels {
     RunLabels {
         namespace: l.namespace.clone(),
         customer: l.customer.clone(),
         resource: l.resource.clone(),
-        result: result.into(),
+        result,
     }
 }
 
-fn file_labels(l: &ResourceLabels, kind: &str) -> FileLabels {
+fn file_labels(l: &ResourceLabels, kind: &'static str) -> FileLabels {
     FileLabels {
         namespace: l.namespace.clone(),
         customer: l.customer.clone(),
         resource: l.resource.clone(),
-        kind: kind.into(),
+        kind,
     }
-}
-
-/// Reads `namespace`, `customer` and `resource` back from one exposition line. Our label values
-/// are Kubernetes names: no quotes or backslashes to unescape.
-fn parse_labels(line: &str) -> Option<ResourceLabels> {
-    let inner = line.split_once('{')?.1.split_once('}')?.0;
-    let get = |key: &str| {
-        inner.split(',').find_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
-        })
-    };
-    Some(ResourceLabels {
-        namespace: get("namespace")?,
-        customer: get("customer")?,
-        resource: get("resource")?,
-    })
 }
 
 #[cfg(test)]
@@ -441,9 +470,20 @@ mod tests {
     }
 
     #[test]
+    fn the_series_of_a_resource_share_one_copy_of_its_labels() {
+        let m = Metrics::default();
+        let first = m.intern(&labels("www"));
+        let again = m.intern(&labels("www"));
+        assert!(Arc::ptr_eq(&first.resource, &again.resource));
+        assert!(Arc::ptr_eq(&first.namespace, &again.namespace));
+        m.remove(&labels("www"));
+        assert!(m.known().is_empty());
+    }
+
+    #[test]
     fn series_with_only_a_creation_time_or_a_last_success_are_swept_too() {
         let m = Metrics::default();
-        m.created.get_or_create(&labels("a")).set(1);
+        m.set_schedule(&labels("a"), Some(1), None, false);
         m.restore_last_success(&labels("b"), 5.0);
         m.retain(&HashSet::new());
         let text = m.encode();
@@ -463,7 +503,7 @@ mod tests {
             files_new: 3,
             ..Default::default()
         };
-        m.expected_interval.get_or_create(&labels("www")).set(86400);
+        m.set_schedule(&labels("www"), None, Some(86400), false);
         m.record_run(
             &labels("www"),
             1_700_000_000.0,

@@ -76,26 +76,20 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     restore_metrics(&res, &labels, &ctx);
     // What the alerts need is exported before anything can fail: a resource that can never run
     // must still be able to page (never succeeded, not scheduled).
-    if let Some(created) = &res.metadata.creation_timestamp {
-        ctx.metrics
-            .created
-            .get_or_create(&labels)
-            .set(created.0.as_second());
-    }
     let now = Utc::now();
-    if let Ok(schedule) = Schedule::parse(&res.spec.schedule, res.spec.time_zone.as_deref()) {
-        if let Ok(interval) = schedule.expected_interval_seconds_cached(now) {
-            ctx.metrics
-                .expected_interval
-                .get_or_create(&labels)
-                .set(interval);
-        }
-    }
+    let interval = Schedule::parse(&res.spec.schedule, res.spec.time_zone.as_deref())
+        .ok()
+        .and_then(|schedule| schedule.expected_interval_seconds_cached(now).ok());
     let suspended = res.spec.suspend || customer.as_ref().is_some_and(|c| c.spec.suspend);
-    ctx.metrics
-        .suspended
-        .get_or_create(&labels)
-        .set(i64::from(suspended));
+    ctx.metrics.set_schedule(
+        &labels,
+        res.metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.as_second()),
+        interval,
+        suspended,
+    );
 
     let plan = match plan(customer.as_ref(), &res) {
         Ok(plan) => plan,
@@ -231,7 +225,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     if res.status.as_ref() != Some(&status) {
         patch_status(&ctx, &res, &status).await?;
     }
-    ctx.metrics.ready.get_or_create(&labels).set(1);
+    ctx.metrics.set_ready(&labels, true);
     if let Some(message) = hot_problem {
         ctx.event(res.as_ref(), true, "HotVolumeUnchangeable", message)
             .await;
@@ -356,7 +350,7 @@ async fn report_not_ready(
 ) -> Result<()> {
     let reason = why.why.reason();
     tracing::info!(resource = %res.name_any(), reason, "{}", why.message);
-    ctx.metrics.ready.get_or_create(labels).set(0);
+    ctx.metrics.set_ready(labels, false);
     let mut status = res.status.clone().unwrap_or_default();
     let generation = res.metadata.generation;
     let t = time_now();

@@ -14,10 +14,8 @@ fn exported() -> BTreeSet<String> {
         customer: "c".into(),
         resource: "r".into(),
     };
-    m.expected_interval.get_or_create(&l).set(1);
-    m.created.get_or_create(&l).set(1);
-    m.ready.get_or_create(&l).set(1);
-    m.suspended.get_or_create(&l).set(0);
+    m.set_schedule(&l, Some(1), Some(1), false);
+    m.set_ready(&l, true);
     m.watch_failed("x");
     m.set_undecodable("BackupResource", 0);
     m.record_run(

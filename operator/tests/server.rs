@@ -71,7 +71,7 @@ async fn endpoints_serve_health_readiness_and_metrics() {
         customer: "acme".into(),
         resource: "www".into(),
     };
-    metrics.expected_interval.get_or_create(&l).set(3600);
+    metrics.set_schedule(&l, None, Some(3600), false);
     let summary = RunSummary {
         success: true,
         duration_seconds: 3.5,
