@@ -13,6 +13,7 @@ pub mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod job_controller;
+pub mod job_config;
 pub mod keys;
 pub mod leadership;
 pub mod metrics;

@@ -1,34 +1,51 @@
-//! Pure rendering: `(customer, resource, settings) -> desired objects`. No API calls here.
+//! Pure rendering of the Kubernetes objects of one resource: `(customer, resource, settings) ->
+//! desired CronJob and hot PVC`, as typed k8s-openapi objects (a misspelt field does not
+//! compile). What the job is told is `job_config`'s business. No API calls here.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::CronJob;
-use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::{Resource, ResourceExt};
-use serde_json::{json, Value};
-use unstoppable_contract::{
-    defaults, FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, S3Config, Secret,
-    CONFIG_KEYS,
+use k8s_openapi::api::batch::v1::{
+    CronJob, CronJobSpec, JobSpec, JobTemplateSpec, PodFailurePolicy,
+    PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
 };
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, KeyToPath, PersistentVolumeClaim,
+    PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext,
+    Volume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::{Resource, ResourceExt};
+use unstoppable_contract::exit_code;
 
 use crate::crd::{BackupCustomer, BackupResource, HotStorage};
+use crate::job_config::{job_env, CA_MOUNT, HOT_MOUNT};
 use crate::keys::*;
-use crate::names::{self, bucket_of};
+use crate::names;
 use crate::settings::Settings;
+
+/// The job pod's container; the pod failure policy names it.
+const CONTAINER: &str = "backup";
+/// The user and group the job runs as (distroless `nonroot`).
+const NONROOT: i64 = 65532;
 
 /// Requests and limits of a backup pod whose resource sets none: a BestEffort pod is the first
 /// to be evicted and cannot start in a namespace with a ResourceQuota. A full backup measured
 /// ~150-220 MiB peak (see the README's benchmark); the limit leaves room for large files.
-pub fn default_job_resources() -> serde_json::Value {
-    json!({
-        "requests": {"cpu": "250m", "memory": "256Mi"},
-        "limits": {"memory": "1Gi"},
-    })
+pub fn default_job_resources() -> ResourceRequirements {
+    let quantities = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), Quantity(v.to_string())))
+            .collect::<BTreeMap<_, _>>()
+    };
+    ResourceRequirements {
+        requests: Some(quantities(&[("cpu", "250m"), ("memory", "256Mi")])),
+        limits: Some(quantities(&[("memory", "1Gi")])),
+        ..Default::default()
+    }
 }
-
-/// Where the job pod mounts things.
-pub const HOT_MOUNT: &str = "/var/lib/unstoppable/hot";
-pub const CA_MOUNT: &str = "/etc/unstoppable/ftps-ca";
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RenderError {
@@ -72,297 +89,199 @@ pub fn render(
         .namespace()
         .ok_or_else(|| RenderError::NoNamespace(resource.name_any()))?;
     let name = resource.name_any();
-    let customer_name = customer.name_any();
-    let labels = labels(&customer_name, &name);
+    let labels = labels(&customer.name_any(), &name);
     let owner = resource
         .controller_owner_ref(&())
         .ok_or_else(|| RenderError::Invalid {
             what: "owner reference",
             detail: "the BackupResource has no uid yet".into(),
         })?;
-    let pvc_name = names::hot_pvc_name(&name);
-    let cron_name = names::cronjob_name(&name);
-    let job_resources = match &resource.spec.resources {
-        Some(r) => serde_json::to_value(r).map_err(|e| RenderError::Invalid {
-            what: "resources",
-            detail: e.to_string(),
-        })?,
-        None => default_job_resources(),
+    let meta = |name: String| ObjectMeta {
+        name: Some(name),
+        namespace: Some(ns.clone()),
+        labels: Some(labels.clone()),
+        owner_references: Some(vec![owner.clone()]),
+        ..Default::default()
     };
-
+    let pvc_name = names::hot_pvc_name(&name);
     let hot = merged_hot_storage(
         &customer.spec.hot_storage,
         resource.spec.hot_storage.as_ref(),
     );
-    let pvc = json!({
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": pvc_name,
-            "namespace": ns,
-            "labels": labels,
-            "ownerReferences": [owner],
-        },
-        "spec": {
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": hot.storage_class_name.clone().or_else(|| settings.default_storage_class.clone()),
-            "resources": {"requests": {"storage": hot.size.clone().unwrap_or_else(|| settings.default_hot_size.clone())}},
-        },
-    });
+    let size = hot
+        .size
+        .unwrap_or_else(|| settings.default_hot_size.clone());
+    let hot_pvc = PersistentVolumeClaim {
+        metadata: meta(pvc_name.clone()),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: hot
+                .storage_class_name
+                .or_else(|| settings.default_storage_class.clone()),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([("storage".into(), Quantity(size))])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    };
 
-    let ftps = &resource.spec.source.ftps;
-    let mut env = job_env(customer, resource)?;
-    // Secrets only by reference: the job reads them itself, from the Secret or from Infisical.
-    match (
-        &customer.spec.secrets.secret_ref,
-        &customer.spec.secrets.infisical,
-    ) {
-        (Some(secret), _) => {
-            let s = &secret.name;
-            env.push(secret_env(
-                "ftps.username",
-                s,
-                &ftps.credentials.username_key,
-            )?);
-            env.push(secret_env(
-                "ftps.password",
-                s,
-                &ftps.credentials.password_key,
-            )?);
-            env.push(secret_env(
-                "repository.password",
-                s,
-                SECRET_KEY_REPOSITORY_PASSWORD,
-            )?);
-            env.push(secret_env(
-                "s3.access_key_id",
-                s,
-                SECRET_KEY_S3_ACCESS_KEY_ID,
-            )?);
-            env.push(secret_env(
-                "s3.secret_access_key",
-                s,
-                SECRET_KEY_S3_SECRET_ACCESS_KEY,
-            )?);
-        }
-        (None, Some(infisical)) => {
-            let s = &infisical.identity_secret_ref.name;
-            env.push(secret_env("infisical.client_id", s, SECRET_KEY_CLIENT_ID)?);
-            env.push(secret_env(
-                "infisical.client_secret",
-                s,
-                SECRET_KEY_CLIENT_SECRET,
-            )?);
-        }
-        (None, None) => return Err(RenderError::NoSecretSource),
-    }
-
-    let mut volumes = vec![
-        json!({"name": "hot", "persistentVolumeClaim": {"claimName": pvc_name}}),
-        json!({"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}),
-    ];
-    let mut mounts = vec![
-        json!({"name": "hot", "mountPath": HOT_MOUNT}),
-        json!({"name": "tmp", "mountPath": "/tmp"}),
-    ];
-    if let Some(ca) = &ftps.tls.ca_secret_ref {
-        volumes.push(json!({
-            "name": "ftps-ca",
-            "secret": {"secretName": ca.name, "items": [{"key": ca.key, "path": "ca.pem"}]},
-        }));
-        mounts.push(json!({"name": "ftps-ca", "mountPath": CA_MOUNT, "readOnly": true}));
-    }
-
-    let suspend = customer.spec.suspend || resource.spec.suspend;
-    let cron_job = json!({
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {
-            "name": cron_name,
-            "namespace": ns,
-            "labels": labels,
-            "ownerReferences": [owner],
-        },
-        "spec": {
-            "schedule": resource.spec.schedule,
-            "timeZone": resource.spec.time_zone,
-            // Runs of one resource never overlap: a new run is skipped while one is active.
-            "concurrencyPolicy": "Forbid",
-            "startingDeadlineSeconds": settings.starting_deadline_seconds,
-            "successfulJobsHistoryLimit": 3,
-            "failedJobsHistoryLimit": 3,
-            "suspend": suspend,
-            "jobTemplate": {
-                "metadata": {
-                    "labels": labels,
-                    // Exact names for reading the results back (label values may be shortened).
-                    "annotations": {
-                        ANNOTATION_RESOURCE: name,
-                        ANNOTATION_CUSTOMER: customer_name,
-                    },
-                },
-                "spec": {
-                    "backoffLimit": settings.backoff_limit,
-                    "activeDeadlineSeconds": resource.spec.deadline_seconds.unwrap_or(settings.default_deadline_seconds),
-                    // A bad configuration fails the same way again; an incomplete run already wrote
-                    // its snapshot, and a retry would only write another one lacking the same paths.
-                    "podFailurePolicy": {"rules": [{
-                        "action": "FailJob",
-                        "onExitCodes": {"containerName": "backup", "operator": "In", "values": [
-                            unstoppable_contract::exit_code::BAD_CONFIG,
-                            unstoppable_contract::exit_code::INCOMPLETE,
-                        ]},
-                    }]},
-                    "template": {
-                        "metadata": {"labels": labels},
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "automountServiceAccountToken": false,
-                            "enableServiceLinks": false,
-                            "securityContext": {
-                                "runAsNonRoot": true,
-                                "runAsUser": 65532,
-                                "runAsGroup": 65532,
-                                "fsGroup": 65532,
-                                "seccompProfile": {"type": "RuntimeDefault"},
-                            },
-                            "containers": [{
-                                "name": "backup",
-                                "image": settings.job_image,
-                                "imagePullPolicy": settings.image_pull_policy,
-                                "args": ["backup"],
-                                "env": env,
-                                "resources": job_resources,
-                                "volumeMounts": mounts,
-                                "terminationMessagePath": "/dev/termination-log",
-                                "terminationMessagePolicy": "FallbackToLogsOnError",
-                                "securityContext": {
-                                    "allowPrivilegeEscalation": false,
-                                    "readOnlyRootFilesystem": true,
-                                    "runAsNonRoot": true,
-                                    "capabilities": {"drop": ["ALL"]},
-                                    "seccompProfile": {"type": "RuntimeDefault"},
-                                },
-                            }],
-                            "volumes": volumes,
-                        },
-                    },
-                },
+    let job_template = JobTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels.clone()),
+            // Exact names for reading the results back (label values may be shortened).
+            annotations: Some(BTreeMap::from([
+                (ANNOTATION_RESOURCE.into(), name.clone()),
+                (ANNOTATION_CUSTOMER.into(), customer.name_any()),
+            ])),
+            ..Default::default()
+        }),
+        spec: Some(JobSpec {
+            backoff_limit: Some(settings.backoff_limit),
+            active_deadline_seconds: Some(
+                resource
+                    .spec
+                    .deadline_seconds
+                    .unwrap_or(settings.default_deadline_seconds),
+            ),
+            // A bad configuration fails the same way again; an incomplete run already wrote
+            // its snapshot, and a retry would only write another one lacking the same paths.
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![PodFailurePolicyRule {
+                    action: "FailJob".into(),
+                    on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                        container_name: Some(CONTAINER.into()),
+                        operator: "In".into(),
+                        values: vec![exit_code::BAD_CONFIG, exit_code::INCOMPLETE],
+                    }),
+                    on_pod_conditions: None,
+                }],
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                }),
+                spec: Some(pod_spec(customer, resource, settings, &pvc_name)?),
             },
-        },
-    });
-    Ok(Desired {
-        cron_job: typed(strip_nulls(cron_job), "CronJob")?,
-        hot_pvc: typed(strip_nulls(pvc), "PersistentVolumeClaim")?,
-    })
+            ..Default::default()
+        }),
+    };
+    let cron_job = CronJob {
+        metadata: meta(names::cronjob_name(&name)),
+        spec: Some(CronJobSpec {
+            schedule: resource.spec.schedule.clone(),
+            time_zone: resource.spec.time_zone.clone(),
+            // Runs of one resource never overlap: a new run is skipped while one is active.
+            concurrency_policy: Some("Forbid".into()),
+            starting_deadline_seconds: Some(settings.starting_deadline_seconds),
+            successful_jobs_history_limit: Some(3),
+            failed_jobs_history_limit: Some(3),
+            suspend: Some(customer.spec.suspend || resource.spec.suspend),
+            job_template,
+        }),
+        status: None,
+    };
+    Ok(Desired { cron_job, hot_pvc })
 }
 
-/// The job's non-secret configuration, from the shared contract type, as environment variables.
-fn job_env(
+/// The hardened pod of one backup run: non-root, read-only root, no privileges, no API token.
+fn pod_spec(
     customer: &BackupCustomer,
     resource: &BackupResource,
-) -> Result<Vec<Value>, RenderError> {
-    let ftps = &resource.spec.source.ftps;
-    let cold = &customer.spec.cold_storage;
-    let config = JobConfig {
-        customer: customer.name_any(),
-        resource: resource.name_any(),
-        ftps: Some(FtpsConfig {
-            host: ftps.host.clone(),
-            port: u16::try_from(ftps.port).map_err(|_| RenderError::Invalid {
-                what: "source.ftps.port",
-                detail: format!("{} is not a port", ftps.port),
-            })?,
-            username: String::new(),
-            password: Secret::default(),
-            path: ftps.path.clone(),
-            include: ftps.include.clone(),
-            exclude: ftps.exclude.clone(),
-            ca_file: ftps
-                .tls
-                .ca_secret_ref
-                .as_ref()
-                .map(|_| format!("{CA_MOUNT}/ca.pem")),
-            server_name: ftps.tls.server_name.clone(),
-            insecure_skip_verify: ftps.tls.insecure_skip_verify,
-            max_connections: usize::try_from(ftps.max_connections)
-                .unwrap_or(usize::from(defaults::MAX_CONNECTIONS)),
-            timeout_secs: defaults::TIMEOUT_SECS,
-            retries: defaults::RETRIES,
-        }),
-        repository: RepositoryConfig {
-            hot_dir: HOT_MOUNT.into(),
-            cold_dir: None,
-            password: Secret::default(),
-        },
-        s3: Some(S3Config {
-            endpoint: cold.endpoint.clone(),
-            region: cold.region.clone(),
-            bucket: bucket_of(customer)
-                .ok_or_else(|| RenderError::NoNamespace(customer.name_any()))?,
-            access_key_id: Secret::default(),
-            secret_access_key: Secret::default(),
-            path_style: cold.path_style,
-        }),
-        infisical: customer
-            .spec
-            .secrets
-            .infisical
-            .as_ref()
-            .map(|i| InfisicalConfig {
-                site_url: i.site_url.clone(),
-                client_id: Secret::default(),
-                client_secret: Secret::default(),
-                project_id: i.project_id.clone(),
-                environment: i.environment.clone(),
-                secret_path: i.path.clone(),
-                ftps_username_key: ftps.credentials.username_key.clone(),
-                ftps_password_key: ftps.credentials.password_key.clone(),
-                repository_password_key: SECRET_KEY_REPOSITORY_PASSWORD.into(),
-                s3_access_key_id_key: SECRET_KEY_S3_ACCESS_KEY_ID.into(),
-                s3_secret_access_key_key: SECRET_KEY_S3_SECRET_ACCESS_KEY.into(),
+    settings: &Settings,
+    pvc_name: &str,
+) -> Result<PodSpec, RenderError> {
+    let mut volumes = vec![
+        Volume {
+            name: "hot".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: pvc_name.into(),
+                read_only: None,
             }),
-        summary_path: defaults::SUMMARY_PATH.into(),
-        progress_interval_secs: defaults::PROGRESS_INTERVAL_SECS,
+            ..Default::default()
+        },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("64Mi".into())),
+                medium: None,
+            }),
+            ..Default::default()
+        },
+    ];
+    let mount = |name: &str, path: &str, read_only: Option<bool>| VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only,
+        ..Default::default()
     };
-    let value = serde_json::to_value(&config).map_err(|e| RenderError::Invalid {
-        what: "job configuration",
-        detail: e.to_string(),
-    })?;
-    let mut env = Vec::new();
-    // Secrets, and the FTP user name, come from the customer's secret source instead.
-    let from_secret_source = |path: &str| path == "ftps.username";
-    for key in CONFIG_KEYS
-        .iter()
-        .filter(|k| !k.secret && !from_secret_source(k.path))
-    {
-        let Some(v) = key.path.split('.').try_fold(&value, |v, part| v.get(part)) else {
-            continue;
-        };
-        let text = match v {
-            Value::Null => continue,
-            Value::String(s) => s.clone(),
-            Value::Array(items) if items.is_empty() => continue,
-            // Lists as JSON arrays: glob patterns may contain commas.
-            other => other.to_string(),
-        };
-        env.push(json!({"name": key.env_name(), "value": text}));
+    let mut mounts = vec![mount("hot", HOT_MOUNT, None), mount("tmp", "/tmp", None)];
+    if let Some(ca) = &resource.spec.source.ftps.tls.ca_secret_ref {
+        volumes.push(Volume {
+            name: "ftps-ca".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(ca.name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: ca.key.clone(),
+                    path: "ca.pem".into(),
+                    mode: None,
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(mount("ftps-ca", CA_MOUNT, Some(true)));
     }
-    Ok(env)
-}
-
-/// The variable of configuration key `path` (e.g. `ftps.password`), read from key `key` of
-/// Secret `secret`. The variable's name comes from the job's own list of keys.
-fn secret_env(path: &'static str, secret: &str, key: &str) -> Result<Value, RenderError> {
-    let name = CONFIG_KEYS
-        .iter()
-        .find(|k| k.path == path)
-        .map(|k| k.env_name())
-        .ok_or(RenderError::Invalid {
-            what: "job configuration",
-            detail: format!("the job has no configuration key {path}"),
-        })?;
-    Ok(json!({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}))
+    let runtime_default = || SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        localhost_profile: None,
+    };
+    Ok(PodSpec {
+        restart_policy: Some("Never".into()),
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(NONROOT),
+            run_as_group: Some(NONROOT),
+            fs_group: Some(NONROOT),
+            seccomp_profile: Some(runtime_default()),
+            ..Default::default()
+        }),
+        containers: vec![Container {
+            name: CONTAINER.into(),
+            image: Some(settings.job_image.clone()),
+            image_pull_policy: Some(settings.image_pull_policy.clone()),
+            args: Some(vec!["backup".into()]),
+            env: Some(job_env(customer, resource)?),
+            resources: Some(
+                resource
+                    .spec
+                    .resources
+                    .clone()
+                    .unwrap_or_else(default_job_resources),
+            ),
+            volume_mounts: Some(mounts),
+            termination_message_path: Some("/dev/termination-log".into()),
+            termination_message_policy: Some("FallbackToLogsOnError".into()),
+            security_context: Some(SecurityContext {
+                allow_privilege_escalation: Some(false),
+                read_only_root_filesystem: Some(true),
+                run_as_non_root: Some(true),
+                capabilities: Some(Capabilities {
+                    drop: Some(vec!["ALL".into()]),
+                    add: None,
+                }),
+                seccomp_profile: Some(runtime_default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }],
+        volumes: Some(volumes),
+        ..Default::default()
+    })
 }
 
 fn merged_hot_storage(customer: &HotStorage, resource: Option<&HotStorage>) -> HotStorage {
@@ -373,30 +292,6 @@ fn merged_hot_storage(customer: &HotStorage, resource: Option<&HotStorage>) -> H
             .or_else(|| customer.storage_class_name.clone()),
         size: resource.size.or_else(|| customer.size.clone()),
     }
-}
-
-/// Optional fields rendered as `null` are left out, as a person would write the manifest.
-fn strip_nulls(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, strip_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(strip_nulls).collect()),
-        other => other,
-    }
-}
-
-fn typed<T: serde::de::DeserializeOwned>(
-    value: Value,
-    what: &'static str,
-) -> Result<T, RenderError> {
-    serde_json::from_value(value).map_err(|e| RenderError::Invalid {
-        what,
-        detail: e.to_string(),
-    })
 }
 
 #[cfg(test)]

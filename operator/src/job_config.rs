@@ -1,0 +1,190 @@
+//! Pure mapping from the CRDs to the backup job's configuration: the environment of the job's
+//! container. Every variable name comes from the job's own list of keys (`CONFIG_KEYS`); secrets
+//! are passed only by reference, never as values. No API calls here.
+
+use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
+use kube::ResourceExt;
+use serde_json::Value;
+use unstoppable_contract::{
+    defaults, FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, S3Config, Secret,
+    CONFIG_KEYS,
+};
+
+use crate::crd::{BackupCustomer, BackupResource};
+use crate::keys::*;
+use crate::names::bucket_of;
+use crate::render::RenderError;
+
+/// Where the job pod mounts the hot volume.
+pub const HOT_MOUNT: &str = "/var/lib/unstoppable/hot";
+/// Where the job pod mounts the FTPS server's CA, when the resource names one.
+pub const CA_MOUNT: &str = "/etc/unstoppable/ftps-ca";
+
+/// The job's whole environment: its configuration as values, its secrets as references to the
+/// customer's Secret (or to the Infisical identity's Secret, when Infisical holds the secrets).
+pub fn job_env(
+    customer: &BackupCustomer,
+    resource: &BackupResource,
+) -> Result<Vec<EnvVar>, RenderError> {
+    let mut env = config_env(customer, resource)?;
+    let ftps = &resource.spec.source.ftps;
+    match (
+        &customer.spec.secrets.secret_ref,
+        &customer.spec.secrets.infisical,
+    ) {
+        (Some(secret), _) => {
+            let s = &secret.name;
+            for (path, key) in [
+                ("ftps.username", ftps.credentials.username_key.as_str()),
+                ("ftps.password", ftps.credentials.password_key.as_str()),
+                ("repository.password", SECRET_KEY_REPOSITORY_PASSWORD),
+                ("s3.access_key_id", SECRET_KEY_S3_ACCESS_KEY_ID),
+                ("s3.secret_access_key", SECRET_KEY_S3_SECRET_ACCESS_KEY),
+            ] {
+                env.push(secret_env(path, s, key)?);
+            }
+        }
+        (None, Some(infisical)) => {
+            let s = &infisical.identity_secret_ref.name;
+            env.push(secret_env("infisical.client_id", s, SECRET_KEY_CLIENT_ID)?);
+            env.push(secret_env(
+                "infisical.client_secret",
+                s,
+                SECRET_KEY_CLIENT_SECRET,
+            )?);
+        }
+        (None, None) => return Err(RenderError::NoSecretSource),
+    }
+    Ok(env)
+}
+
+/// The job's non-secret configuration, from the shared contract type, as environment variables.
+fn config_env(
+    customer: &BackupCustomer,
+    resource: &BackupResource,
+) -> Result<Vec<EnvVar>, RenderError> {
+    let config = job_config(customer, resource)?;
+    let value = serde_json::to_value(&config).map_err(|e| RenderError::Invalid {
+        what: "job configuration",
+        detail: e.to_string(),
+    })?;
+    let mut env = Vec::new();
+    // Secrets, and the FTP user name, come from the customer's secret source instead.
+    let from_secret_source = |path: &str| path == "ftps.username";
+    for key in CONFIG_KEYS
+        .iter()
+        .filter(|k| !k.secret && !from_secret_source(k.path))
+    {
+        let Some(v) = key.path.split('.').try_fold(&value, |v, part| v.get(part)) else {
+            continue;
+        };
+        let text = match v {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            Value::Array(items) if items.is_empty() => continue,
+            // Lists as JSON arrays: glob patterns may contain commas.
+            other => other.to_string(),
+        };
+        env.push(EnvVar {
+            name: key.env_name(),
+            value: Some(text),
+            value_from: None,
+        });
+    }
+    Ok(env)
+}
+
+/// The job's configuration for one resource, with every secret left empty.
+fn job_config(
+    customer: &BackupCustomer,
+    resource: &BackupResource,
+) -> Result<JobConfig, RenderError> {
+    let ftps = &resource.spec.source.ftps;
+    let cold = &customer.spec.cold_storage;
+    Ok(JobConfig {
+        customer: customer.name_any(),
+        resource: resource.name_any(),
+        ftps: Some(FtpsConfig {
+            host: ftps.host.clone(),
+            port: u16::try_from(ftps.port).map_err(|_| RenderError::Invalid {
+                what: "source.ftps.port",
+                detail: format!("{} is not a port", ftps.port),
+            })?,
+            username: String::new(),
+            password: Secret::default(),
+            path: ftps.path.clone(),
+            include: ftps.include.clone(),
+            exclude: ftps.exclude.clone(),
+            ca_file: ftps
+                .tls
+                .ca_secret_ref
+                .as_ref()
+                .map(|_| format!("{CA_MOUNT}/ca.pem")),
+            server_name: ftps.tls.server_name.clone(),
+            insecure_skip_verify: ftps.tls.insecure_skip_verify,
+            max_connections: usize::try_from(ftps.max_connections)
+                .unwrap_or(usize::from(defaults::MAX_CONNECTIONS)),
+            timeout_secs: defaults::TIMEOUT_SECS,
+            retries: defaults::RETRIES,
+        }),
+        repository: RepositoryConfig {
+            hot_dir: HOT_MOUNT.into(),
+            cold_dir: None,
+            password: Secret::default(),
+        },
+        s3: Some(S3Config {
+            endpoint: cold.endpoint.clone(),
+            region: cold.region.clone(),
+            bucket: bucket_of(customer)
+                .ok_or_else(|| RenderError::NoNamespace(customer.name_any()))?,
+            access_key_id: Secret::default(),
+            secret_access_key: Secret::default(),
+            path_style: cold.path_style,
+        }),
+        infisical: customer
+            .spec
+            .secrets
+            .infisical
+            .as_ref()
+            .map(|i| InfisicalConfig {
+                site_url: i.site_url.clone(),
+                client_id: Secret::default(),
+                client_secret: Secret::default(),
+                project_id: i.project_id.clone(),
+                environment: i.environment.clone(),
+                secret_path: i.path.clone(),
+                ftps_username_key: ftps.credentials.username_key.clone(),
+                ftps_password_key: ftps.credentials.password_key.clone(),
+                repository_password_key: SECRET_KEY_REPOSITORY_PASSWORD.into(),
+                s3_access_key_id_key: SECRET_KEY_S3_ACCESS_KEY_ID.into(),
+                s3_secret_access_key_key: SECRET_KEY_S3_SECRET_ACCESS_KEY.into(),
+            }),
+        summary_path: defaults::SUMMARY_PATH.into(),
+        progress_interval_secs: defaults::PROGRESS_INTERVAL_SECS,
+    })
+}
+
+/// The variable of configuration key `path` (e.g. `ftps.password`), read from key `key` of
+/// Secret `secret`. The variable's name comes from the job's own list of keys.
+fn secret_env(path: &'static str, secret: &str, key: &str) -> Result<EnvVar, RenderError> {
+    let name = CONFIG_KEYS
+        .iter()
+        .find(|k| k.path == path)
+        .map(|k| k.env_name())
+        .ok_or(RenderError::Invalid {
+            what: "job configuration",
+            detail: format!("the job has no configuration key {path}"),
+        })?;
+    Ok(EnvVar {
+        name,
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+    })
+}
