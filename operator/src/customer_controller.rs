@@ -49,9 +49,9 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
     let secrets = secrets_state(&customer, &identity);
     let t = time_now();
     for (type_, check) in [("StorageReady", &storage), ("SecretsReady", &secrets)] {
-        let (ok, (reason, message)) = match check {
-            Ok(v) => (true, v),
-            Err(v) => (false, v),
+        let (ok, reason, message) = match check {
+            Ok(passed) => (true, passed.reason(), passed.message()),
+            Err(problem) => (false, problem.reason, problem.message.as_str()),
         };
         conditions::set(
             &mut status.conditions,
@@ -63,13 +63,13 @@ async fn reconcile_once(customer: Arc<BackupCustomer>, ctx: Arc<Context>) -> Res
             t.clone(),
         );
     }
-    if let Ok(("BucketCreated", message)) = &storage {
+    if let Ok(Passed::BucketCreated(message)) = &storage {
         ctx.event(customer.as_ref(), false, "BucketCreated", message.clone())
             .await;
     }
     let problems: Vec<&str> = [&storage, &secrets]
         .into_iter()
-        .filter_map(|c| c.as_ref().err().map(|(_, m)| m.as_str()))
+        .filter_map(|c| c.as_ref().err().map(|p| p.message.as_str()))
         .collect();
     if problems.is_empty() {
         conditions::set(
@@ -112,8 +112,53 @@ pub fn error_policy(customer: Arc<BackupCustomer>, err: &Error, ctx: Arc<Context
     ctx.retry_after_error(CONTROLLER, customer.as_ref(), err)
 }
 
-/// A condition's outcome: (reason, message), good or bad.
-type Check = std::result::Result<(&'static str, String), (&'static str, String)>;
+/// Why a check failed, as a condition: its reason and the message for the user.
+#[derive(Debug, Clone)]
+struct Problem {
+    reason: &'static str,
+    message: String,
+}
+
+impl Problem {
+    fn new(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// How a check passed, with the message for the user.
+#[derive(Debug, Clone)]
+enum Passed {
+    SecretSourceConfigured(String),
+    LoginSucceeded(String),
+    BucketCreated(String),
+    BucketVerified(String),
+}
+
+impl Passed {
+    fn reason(&self) -> &'static str {
+        match self {
+            Passed::SecretSourceConfigured(_) => "SecretSourceConfigured",
+            Passed::LoginSucceeded(_) => "LoginSucceeded",
+            Passed::BucketCreated(_) => "BucketCreated",
+            Passed::BucketVerified(_) => "BucketVerified",
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Passed::SecretSourceConfigured(m)
+            | Passed::LoginSucceeded(m)
+            | Passed::BucketCreated(m)
+            | Passed::BucketVerified(m) => m,
+        }
+    }
+}
+
+/// A condition's outcome.
+type Check = std::result::Result<Passed, Problem>;
 
 /// Checks the bucket name, then creates or verifies the bucket with the customer's S3 keys (from
 /// its Secret, or read from Infisical with its machine identity).
@@ -125,7 +170,7 @@ async fn storage_state(
     identity: &Identity,
 ) -> Result<Check> {
     if let Some(rule) = bucket_name_problem(bucket) {
-        return Ok(Err((
+        return Ok(Err(Problem::new(
             "InvalidBucketName",
             format!("bucket name `{bucket}` {rule}; set coldStorage.bucket"),
         )));
@@ -134,7 +179,7 @@ async fn storage_state(
         (Some(secret_ref), _) => {
             let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
             match secrets.get_opt(&secret_ref.name).await? {
-                None => Err((
+                None => Err(Problem::new(
                     "SecretNotFound",
                     format!("Secret {} does not exist in namespace {ns}", secret_ref.name),
                 )),
@@ -143,7 +188,7 @@ async fn storage_state(
                     secret_value(&secret, SECRET_KEY_S3_SECRET_ACCESS_KEY),
                 ) {
                     (Some(id), Some(key)) => Ok((id, key)),
-                    _ => Err((
+                    _ => Err(Problem::new(
                         "S3KeysMissing",
                         format!(
                             "Secret {} lacks {SECRET_KEY_S3_ACCESS_KEY_ID} or {SECRET_KEY_S3_SECRET_ACCESS_KEY}",
@@ -167,7 +212,7 @@ async fn storage_state(
                     found.get(SECRET_KEY_S3_SECRET_ACCESS_KEY),
                 ) {
                     (Some(id), Some(key)) => Ok((id.clone(), key.clone())),
-                    _ => Err((
+                    _ => Err(Problem::new(
                         "S3KeysMissing",
                         format!(
                             "Infisical project {} environment {} path {} lacks {SECRET_KEY_S3_ACCESS_KEY_ID} or {SECRET_KEY_S3_SECRET_ACCESS_KEY}",
@@ -178,9 +223,9 @@ async fn storage_state(
             }
         }
         (None, Some(Err(problem))) => Err(problem.clone()),
-        (None, None) => Err((
+        (None, None) => Err(Problem::new(
             "NoSecretSource",
-            "no S3 keys: the customer has no secret source".to_string(),
+            "no S3 keys: the customer has no secret source",
         )),
     };
     let (id, key) = match keys {
@@ -193,21 +238,18 @@ async fn storage_state(
         format!(" and Object Lock ({:?}, {} days)", l.mode, l.days)
     });
     Ok(match storage::provision(&client, cold, bucket).await {
-        Ok(StorageState::Created) => Ok((
-            "BucketCreated",
-            format!("bucket {bucket} created with versioning{lock}"),
-        )),
-        Ok(StorageState::Verified) => Ok((
-            "BucketVerified",
-            format!("bucket {bucket} exists with versioning{lock} as specified"),
-        )),
-        Err(e) => Err((e.reason(), e.to_string())),
+        Ok(StorageState::Created) => Ok(Passed::BucketCreated(format!(
+            "bucket {bucket} created with versioning{lock}"
+        ))),
+        Ok(StorageState::Verified) => Ok(Passed::BucketVerified(format!(
+            "bucket {bucket} exists with versioning{lock} as specified"
+        ))),
+        Err(e) => Err(Problem::new(e.reason(), e.to_string())),
     })
 }
 
 /// An Infisical customer's client, logged in with its machine identity, or why there is none.
-type Identity =
-    Option<std::result::Result<(Arc<Infisical>, InfisicalSource), (&'static str, String)>>;
+type Identity = Option<std::result::Result<(Arc<Infisical>, InfisicalSource), Problem>>;
 
 /// Reads the machine identity (only its client id and secret) and logs in.
 async fn infisical_identity(
@@ -226,7 +268,7 @@ async fn infisical_identity(
     let name = &infisical.identity_secret_ref.name;
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
     let Some(secret) = secrets.get_opt(name).await? else {
-        return Ok(Some(Err((
+        return Ok(Some(Err(Problem::new(
             "IdentitySecretNotFound",
             format!("Secret {name} does not exist in namespace {ns}"),
         ))));
@@ -235,7 +277,7 @@ async fn infisical_identity(
         secret_value(&secret, SECRET_KEY_CLIENT_ID),
         secret_value(&secret, SECRET_KEY_CLIENT_SECRET),
     ) else {
-        return Ok(Some(Err((
+        return Ok(Some(Err(Problem::new(
             "IdentityKeysMissing",
             format!("Secret {name} lacks {SECRET_KEY_CLIENT_ID} or {SECRET_KEY_CLIENT_SECRET}"),
         ))));
@@ -257,10 +299,7 @@ async fn infisical_identity(
 
 /// An Infisical error as a condition: what happened, then which field of the BackupCustomer (or
 /// of its identity Secret) to check.
-fn infisical_problem(
-    e: &unstoppable_infisical::SecretsError,
-    source: &InfisicalSource,
-) -> (&'static str, String) {
+fn infisical_problem(e: &unstoppable_infisical::SecretsError, source: &InfisicalSource) -> Problem {
     use unstoppable_infisical::SecretsError as E;
     let hint = match e {
         E::Unreachable { .. } | E::Protocol(_) => {
@@ -276,24 +315,24 @@ fn infisical_problem(
         }
         E::RateLimited { .. } => "checked again at the next reconcile".to_string(),
     };
-    (e.reason(), format!("{e}; {hint}"))
+    Problem::new(e.reason(), format!("{e}; {hint}"))
 }
 
 /// A Secret source is taken as configured (the job reads it); an Infisical identity must log in.
 fn secrets_state(customer: &BackupCustomer, identity: &Identity) -> Check {
     match (&customer.spec.secrets.secret_ref, identity) {
-        (Some(s), _) => Ok(("SecretSourceConfigured", format!("credentials from Secret {}", s.name))),
-        (None, Some(Ok((_, i)))) => Ok((
-            "LoginSucceeded",
-            format!(
-                "machine identity logged in to {}; credentials from project {} environment {} path {}",
-                i.site_url, i.project_id, i.environment, i.path
-            ),
-        )),
+        (Some(s), _) => Ok(Passed::SecretSourceConfigured(format!(
+            "credentials from Secret {}",
+            s.name
+        ))),
+        (None, Some(Ok((_, i)))) => Ok(Passed::LoginSucceeded(format!(
+            "machine identity logged in to {}; credentials from project {} environment {} path {}",
+            i.site_url, i.project_id, i.environment, i.path
+        ))),
         (None, Some(Err(problem))) => Err(problem.clone()),
-        (None, None) => Err((
+        (None, None) => Err(Problem::new(
             "NoSecretSource",
-            "no secret source; set secrets.secretRef or secrets.infisical".into(),
+            "no secret source; set secrets.secretRef or secrets.infisical",
         )),
     }
 }

@@ -12,8 +12,8 @@ pub mod customer_controller;
 pub mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
-pub mod job_controller;
 pub mod job_config;
+pub mod job_controller;
 pub mod keys;
 pub mod leadership;
 pub mod metrics;
