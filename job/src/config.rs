@@ -30,20 +30,58 @@ impl ConfigError {
     }
 }
 
-/// Loads the configuration. `env` looks up environment variables (after `.env` was applied).
-pub fn load(
+/// Why the configuration could not be loaded: a problem of the configuration itself (exit code
+/// 2, the same next time), or the credentials could not be read from Infisical (the run failed).
+#[derive(Debug)]
+pub enum LoadError {
+    Config(ConfigError),
+    Secrets {
+        /// The error with the configuration key to check.
+        message: String,
+        /// Where the run's summary goes, from the configuration that was read.
+        summary_path: String,
+    },
+}
+
+/// Loads the configuration: the YAML file, overridden by the environment (`env` looks variables
+/// up, after `.env` was applied), parsed once into the typed configuration and checked; then the
+/// credentials it lacks are read from Infisical when `infisical.*` is set, and every credential
+/// must be present.
+pub async fn load(
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<JobConfig, LoadError> {
+    let mut config = parse(file, env).map_err(LoadError::Config)?;
+    validate(&config).map_err(LoadError::Config)?;
+    if let Some(infisical) = config.infisical.clone() {
+        crate::secrets::fill_from_infisical(&mut config, &infisical)
+            .await
+            .map_err(|e| LoadError::Secrets {
+                message: crate::secrets::explain(&e),
+                summary_path: config.summary_path.clone(),
+            })?;
+    }
+    require_credentials(&config).map_err(LoadError::Config)?;
+    Ok(config)
+}
+
+/// [`load`] for a configuration that holds its credentials itself (no Infisical is asked).
+pub fn load_local(
     file: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<JobConfig, ConfigError> {
-    finish(load_value(file, env)?)
+    let config = parse(file, env)?;
+    validate(&config)?;
+    require_credentials(&config)?;
+    Ok(config)
 }
 
-/// The YAML file with the environment applied, before it becomes a [`JobConfig`] (credentials from
-/// Infisical are filled in between).
-pub fn load_value(
+/// The YAML file with the environment applied, as the typed configuration (credentials may still
+/// be missing).
+fn parse(
     file: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Value, ConfigError> {
+) -> Result<JobConfig, ConfigError> {
     let mut value = match file {
         Some(path) => read_yaml(path)?,
         None => Value::Object(Map::new()),
@@ -53,14 +91,7 @@ pub fn load_value(
             set_path(&mut value, key.path, env_value(key, &raw)?);
         }
     }
-    Ok(value)
-}
-
-/// Turns the merged configuration into a validated [`JobConfig`].
-pub fn finish(value: Value) -> Result<JobConfig, ConfigError> {
-    let config: JobConfig = deserialize_at(value, "")?;
-    validate(&config)?;
-    Ok(config)
+    deserialize_at(value, "")
 }
 
 /// Deserialises `value`; errors name the key (`prefix` is where `value` sits in the config).
@@ -84,13 +115,6 @@ pub fn deserialize_at<T: serde::de::DeserializeOwned>(
         };
         ConfigError::new(&key, problem)
     })
-}
-
-/// The value at a dotted `path`, if set.
-pub fn get_path<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(root, |v, part| v.get(part))
-        .filter(|v| !v.is_null())
 }
 
 fn read_yaml(path: &Path) -> Result<Value, ConfigError> {
@@ -154,7 +178,7 @@ fn env_value(key: &ConfigKey, raw: &str) -> Result<Value, ConfigError> {
 }
 
 /// Sets the value at a dotted `path`, creating the mappings on the way.
-pub fn set_path(root: &mut Value, path: &str, value: Value) {
+fn set_path(root: &mut Value, path: &str, value: Value) {
     let mut node = root;
     let mut parts = path.split('.').peekable();
     while let Some(part) = parts.next() {
@@ -195,12 +219,6 @@ fn validate(config: &JobConfig) -> Result<(), ConfigError> {
             "is empty; set the local directory for repository metadata",
         ));
     }
-    if repo.password.is_empty() {
-        return Err(ConfigError::new(
-            "repository.password",
-            "is empty; set the repository encryption password",
-        ));
-    }
     match (&repo.cold_dir, &config.s3) {
         (Some(_), Some(_)) => {
             return Err(ConfigError::new(
@@ -235,16 +253,30 @@ fn validate(config: &JobConfig) -> Result<(), ConfigError> {
                     ),
                 ));
             }
-            if s3.access_key_id.is_empty() || s3.secret_access_key.is_empty() {
-                return Err(ConfigError::new(
-                    "s3.access_key_id",
-                    "and s3.secret_access_key must both be set",
-                ));
-            }
         }
         (Some(_), None) => {}
     }
     Ok(())
+}
+
+/// Every credential the run needs is set (by the file, the environment or Infisical).
+fn require_credentials(config: &JobConfig) -> Result<(), ConfigError> {
+    let mut needed = vec![("repository.password", config.repository.password.is_empty())];
+    if let Some(ftps) = &config.ftps {
+        needed.push(("ftps.username", ftps.username.is_empty()));
+        needed.push(("ftps.password", ftps.password.is_empty()));
+    }
+    if let Some(s3) = &config.s3 {
+        needed.push(("s3.access_key_id", s3.access_key_id.is_empty()));
+        needed.push(("s3.secret_access_key", s3.secret_access_key.is_empty()));
+    }
+    match needed.into_iter().find(|(_, missing)| *missing) {
+        Some((key, _)) => Err(ConfigError::new(
+            key,
+            "is missing; set it in the config file or the environment (or configure infisical.*)",
+        )),
+        None => Ok(()),
+    }
 }
 
 fn validate_ftps(ftps: &FtpsConfig) -> Result<(), ConfigError> {
@@ -342,7 +374,7 @@ mod tests {
 
     #[test]
     fn environment_alone_is_enough_and_defaults_apply() {
-        let cfg = load(None, &env_of(BASE)).expect("valid");
+        let cfg = load_local(None, &env_of(BASE)).expect("valid");
         let ftps = cfg.ftps.expect("ftps set");
         assert_eq!(ftps.port, 21);
         assert_eq!(ftps.max_connections, 4);
@@ -359,7 +391,7 @@ mod tests {
             "ftps:\n  host: from-file\n  port: 2121\n  include: [\"*.sql\"]\n",
         )
         .expect("write");
-        let cfg = load(Some(&file), &env_of(BASE)).expect("valid");
+        let cfg = load_local(Some(&file), &env_of(BASE)).expect("valid");
         let ftps = cfg.ftps.expect("ftps");
         assert_eq!(ftps.host, "ftp.example.org");
         assert_eq!(ftps.port, 2121);
@@ -373,7 +405,7 @@ mod tests {
             .copied()
             .filter(|(k, _)| *k != "UNSTOPPABLE_FTPS_USERNAME")
             .collect();
-        let err = load(None, &env_of(&env)).expect_err("invalid");
+        let err = load_local(None, &env_of(&env)).expect_err("invalid");
         assert_eq!(err.key, "ftps.username");
         assert!(
             err.to_string().contains("UNSTOPPABLE_FTPS_USERNAME"),
@@ -408,8 +440,43 @@ mod tests {
             ),
         ];
         for (extra, key) in cases {
-            let err = load(None, &env_of(&with(extra))).expect_err(key);
+            let err = load_local(None, &env_of(&with(extra))).expect_err(key);
             assert_eq!(&err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_configuration_is_reported_before_infisical_is_asked() {
+        // Nothing listens on port 9: asking Infisical would fail the run, not the configuration.
+        let env: Vec<_> = with(&[
+            ("UNSTOPPABLE_FTPS_PORT", "0"),
+            ("UNSTOPPABLE_INFISICAL_SITE_URL", "http://127.0.0.1:9"),
+            ("UNSTOPPABLE_INFISICAL_CLIENT_ID", "id"),
+            ("UNSTOPPABLE_INFISICAL_CLIENT_SECRET", "secret"),
+            ("UNSTOPPABLE_INFISICAL_PROJECT_ID", "p"),
+            ("UNSTOPPABLE_INFISICAL_ENVIRONMENT", "prod"),
+        ])
+        .into_iter()
+        .filter(|(k, _)| *k != "UNSTOPPABLE_FTPS_PASSWORD")
+        .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        match runtime.block_on(load(None, &env_of(&env))) {
+            Err(LoadError::Config(e)) => assert_eq!(e.key, "ftps.port", "{e}"),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+        // Once the configuration is right, the missing password is Infisical's to give.
+        let env: Vec<_> = env
+            .into_iter()
+            .filter(|(k, _)| *k != "UNSTOPPABLE_FTPS_PORT")
+            .collect();
+        match runtime.block_on(load(None, &env_of(&env))) {
+            Err(LoadError::Secrets { summary_path, .. }) => {
+                assert_eq!(summary_path, "/dev/termination-log")
+            }
+            other => panic!("expected Infisical to be asked, got {other:?}"),
         }
     }
 
@@ -419,7 +486,7 @@ mod tests {
             ("UNSTOPPABLE_FTPS_INCLUDE", "*.sql, *.gz"),
             ("UNSTOPPABLE_FTPS_EXCLUDE", r#"["{a,b}/**", "c"]"#),
         ]);
-        let ftps = load(None, &env_of(&env))
+        let ftps = load_local(None, &env_of(&env))
             .expect("valid")
             .ftps
             .expect("ftps");
@@ -432,7 +499,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("job.yaml");
         std::fs::write(&file, "ftps:\n  hots: typo\n").expect("write");
-        let err = load(Some(&file), &env_of(BASE)).expect_err("invalid");
+        let err = load_local(Some(&file), &env_of(BASE)).expect_err("invalid");
         assert!(err.to_string().contains("hots"), "{err}");
     }
 
@@ -462,7 +529,7 @@ mod tests {
                 ("UNSTOPPABLE_S3_SECRET_ACCESS_KEY", "s"),
             ])
             .collect();
-        let err = load(None, &env_of(&env)).expect_err("invalid");
+        let err = load_local(None, &env_of(&env)).expect_err("invalid");
         assert_eq!(err.key, "s3.bucket");
     }
 }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use unstoppable_contract::{exit_code, reason, JobConfig, RunResult, RunSummary};
 use unstoppable_job::summary::{emit, RunClock};
-use unstoppable_job::{backup, config, maintenance, restore, secrets, Error};
+use unstoppable_job::{backup, config, maintenance, restore, Error};
 
 /// Backs up an FTPS server into a hot/cold rustic repository.
 #[derive(Parser)]
@@ -85,21 +85,22 @@ fn run(cli: Cli) -> Result<(), i32> {
         eprintln!("error: {e}");
         exit_code::BAD_CONFIG
     };
-    let mut value = config::load_value(cli.config.as_deref(), &|k| std::env::var(k).ok())
-        .map_err(bad_config)?;
-    if let Some(infisical) = secrets::infisical_settings(&value).map_err(bad_config)? {
-        if let Err(e) = runtime.block_on(secrets::fill_from_infisical(&mut value, &infisical)) {
+    let loaded = runtime.block_on(config::load(cli.config.as_deref(), &|k| {
+        std::env::var(k).ok()
+    }));
+    let cfg = match loaded {
+        Ok(cfg) => cfg,
+        Err(config::LoadError::Config(e)) => return Err(bad_config(e)),
+        Err(config::LoadError::Secrets {
+            message,
+            summary_path,
+        }) => {
             // Not a configuration error: the run could not get its credentials.
-            let e = secrets::explain(&e);
-            eprintln!("error: {e}");
-            let summary_path = config::get_path(&value, "summary_path")
-                .and_then(|v| v.as_str())
-                .unwrap_or("/dev/termination-log")
-                .to_string();
+            eprintln!("error: {message}");
             let summary = RunSummary {
                 result: Some(RunResult::Failed),
                 reason: Some(reason::SECRETS_FAILED.to_string()),
-                error: Some(e.to_string()),
+                error: Some(message),
                 ..Default::default()
             };
             emit(
@@ -108,8 +109,7 @@ fn run(cli: Cli) -> Result<(), i32> {
             );
             return Err(exit_code::RUN_FAILED);
         }
-    }
-    let cfg = config::finish(value).map_err(bad_config)?;
+    };
     let (name, result) = match &cli.command {
         Command::Backup => ("backup", backup::run(&cfg, &runtime)),
         Command::Restore {

@@ -51,7 +51,12 @@ pub struct FtpsConfig {
     pub host: String,
     #[serde(default = "default_ftp_port")]
     pub port: u16,
+    /// Credentials (here, `repository.password` and the S3 keys) may be left out of the file and
+    /// the environment when `infisical` is set: the job reads them from there, then checks that
+    /// each is present before it runs.
+    #[serde(default)]
     pub username: String,
+    #[serde(default)]
     pub password: Secret,
     /// Directory on the server to back up.
     #[serde(default = "default_root")]
@@ -84,6 +89,7 @@ pub struct RepositoryConfig {
     /// Local directory for the cold part instead of S3 (development and tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cold_dir: Option<String>,
+    #[serde(default)]
     pub password: Secret,
 }
 
@@ -94,7 +100,9 @@ pub struct S3Config {
     #[serde(default = "default_region")]
     pub region: String,
     pub bucket: String,
+    #[serde(default)]
     pub access_key_id: Secret,
+    #[serde(default)]
     pub secret_access_key: Secret,
     /// Path-style addressing (`endpoint/bucket/key`), as MinIO and SeaweedFS expect.
     #[serde(default = "default_path_style")]

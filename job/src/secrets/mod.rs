@@ -3,65 +3,114 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-use unstoppable_contract::InfisicalConfig;
+use unstoppable_contract::{InfisicalConfig, JobConfig, Secret};
 
-use crate::config::{deserialize_at, get_path, set_path, ConfigError};
 pub use unstoppable_infisical::{Folder, Infisical, SecretsError};
 
-/// Which configuration key each Infisical secret fills, and when that key is needed.
-fn wanted(cfg: &InfisicalConfig, value: &Value) -> Vec<(&'static str, String, bool)> {
-    let has = |section: &str| get_path(value, section).is_some();
-    vec![
-        ("ftps.username", cfg.ftps_username_key.clone(), has("ftps")),
-        ("ftps.password", cfg.ftps_password_key.clone(), has("ftps")),
-        (
-            "repository.password",
-            cfg.repository_password_key.clone(),
-            true,
-        ),
-        (
-            "s3.access_key_id",
-            cfg.s3_access_key_id_key.clone(),
-            has("s3"),
-        ),
-        (
-            "s3.secret_access_key",
-            cfg.s3_secret_access_key_key.clone(),
-            has("s3"),
-        ),
-    ]
+/// A credential slot of the configuration that Infisical can fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    FtpsUsername,
+    FtpsPassword,
+    RepositoryPassword,
+    S3AccessKeyId,
+    S3SecretAccessKey,
 }
 
-/// The Infisical settings, when configured.
-pub fn infisical_settings(value: &Value) -> Result<Option<InfisicalConfig>, ConfigError> {
-    match get_path(value, "infisical") {
-        None => Ok(None),
-        Some(v) => deserialize_at(v.clone(), "infisical").map(Some),
+impl Slot {
+    /// The configuration key, for messages.
+    fn key(self) -> &'static str {
+        match self {
+            Slot::FtpsUsername => "ftps.username",
+            Slot::FtpsPassword => "ftps.password",
+            Slot::RepositoryPassword => "repository.password",
+            Slot::S3AccessKeyId => "s3.access_key_id",
+            Slot::S3SecretAccessKey => "s3.secret_access_key",
+        }
+    }
+
+    /// The name of the Infisical secret that holds it.
+    fn secret_name(self, names: &InfisicalConfig) -> &str {
+        match self {
+            Slot::FtpsUsername => &names.ftps_username_key,
+            Slot::FtpsPassword => &names.ftps_password_key,
+            Slot::RepositoryPassword => &names.repository_password_key,
+            Slot::S3AccessKeyId => &names.s3_access_key_id_key,
+            Slot::S3SecretAccessKey => &names.s3_secret_access_key_key,
+        }
     }
 }
 
-/// Fills the unset credentials of `value` from `secrets` (secret name -> value). A credential that
+/// The credentials this run needs and the configuration does not hold already. S3 keys are not
+/// needed without an `s3` section (a local cold_dir), FTPS credentials not without `ftps`.
+fn unset(cfg: &JobConfig) -> Vec<Slot> {
+    let mut slots = Vec::new();
+    if let Some(ftps) = &cfg.ftps {
+        if ftps.username.is_empty() {
+            slots.push(Slot::FtpsUsername);
+        }
+        if ftps.password.is_empty() {
+            slots.push(Slot::FtpsPassword);
+        }
+    }
+    if cfg.repository.password.is_empty() {
+        slots.push(Slot::RepositoryPassword);
+    }
+    if let Some(s3) = &cfg.s3 {
+        if s3.access_key_id.is_empty() {
+            slots.push(Slot::S3AccessKeyId);
+        }
+        if s3.secret_access_key.is_empty() {
+            slots.push(Slot::S3SecretAccessKey);
+        }
+    }
+    slots
+}
+
+fn set(cfg: &mut JobConfig, slot: Slot, value: &str) {
+    match slot {
+        Slot::FtpsUsername => {
+            if let Some(f) = cfg.ftps.as_mut() {
+                f.username = value.to_string();
+            }
+        }
+        Slot::FtpsPassword => {
+            if let Some(f) = cfg.ftps.as_mut() {
+                f.password = Secret::new(value);
+            }
+        }
+        Slot::RepositoryPassword => cfg.repository.password = Secret::new(value),
+        Slot::S3AccessKeyId => {
+            if let Some(s) = cfg.s3.as_mut() {
+                s.access_key_id = Secret::new(value);
+            }
+        }
+        Slot::S3SecretAccessKey => {
+            if let Some(s) = cfg.s3.as_mut() {
+                s.secret_access_key = Secret::new(value);
+            }
+        }
+    }
+}
+
+/// Fills the unset credentials of `cfg` from `secrets` (secret name -> value). A credential that
 /// is needed but neither set nor in Infisical is an error naming the secret.
 pub fn fill(
-    value: &mut Value,
-    cfg: &InfisicalConfig,
+    cfg: &mut JobConfig,
+    names: &InfisicalConfig,
     secrets: &HashMap<String, String>,
 ) -> Result<(), SecretsError> {
-    for (path, name, needed) in wanted(cfg, value) {
-        // Set already, or for a section this run does not use (no `s3` with a local cold_dir).
-        if !needed || get_path(value, path).is_some() {
-            continue;
-        }
-        match secrets.get(&name) {
-            Some(secret) => set_path(value, path, Value::String(secret.clone())),
+    for slot in unset(cfg) {
+        let name = slot.secret_name(names);
+        match secrets.get(name) {
+            Some(secret) => set(cfg, slot, secret),
             None => {
                 return Err(SecretsError::Missing {
-                    name,
-                    key: path,
+                    name: name.to_string(),
+                    key: slot.key(),
                     location: format!(
                         "project {} environment {} path {}",
-                        cfg.project_id, cfg.environment, cfg.secret_path
+                        names.project_id, names.environment, names.secret_path
                     ),
                 })
             }
@@ -88,47 +137,62 @@ pub fn explain(e: &SecretsError) -> String {
     format!("{e}; {hint}")
 }
 
-/// Reads the credentials from Infisical into `value` (only those not set already).
+/// Reads the credentials `cfg` lacks from Infisical (only those).
 pub async fn fill_from_infisical(
-    value: &mut Value,
-    cfg: &InfisicalConfig,
+    cfg: &mut JobConfig,
+    infisical: &InfisicalConfig,
 ) -> Result<(), SecretsError> {
-    let names: Vec<String> = wanted(cfg, value)
+    let names: Vec<&str> = unset(cfg)
         .into_iter()
-        .filter(|(path, _, needed)| *needed && get_path(value, path).is_none())
-        .map(|(_, name, _)| name)
+        .map(|slot| slot.secret_name(infisical))
         .collect();
     if names.is_empty() {
         return Ok(());
     }
     let client = Infisical::new(
-        &cfg.site_url,
-        cfg.client_id.clone(),
-        cfg.client_secret.clone(),
+        &infisical.site_url,
+        infisical.client_id.clone(),
+        infisical.client_secret.clone(),
     )?;
     let folder = Folder {
-        project: &cfg.project_id,
-        environment: &cfg.environment,
-        path: &cfg.secret_path,
+        project: &infisical.project_id,
+        environment: &infisical.environment,
+        path: &infisical.secret_path,
     };
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let secrets = client.secrets(folder, &names).await?;
-    fill(value, cfg, &secrets)
+    fill(cfg, infisical, &secrets)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::deserialize_at;
     use serde_json::json;
 
-    fn cfg() -> InfisicalConfig {
+    fn names() -> InfisicalConfig {
         let v = json!({"site_url": "http://i", "client_id": "c", "client_secret": "s", "project_id": "p", "environment": "prod"});
         deserialize_at(v, "infisical").expect("valid")
     }
 
+    fn config(value: serde_json::Value) -> JobConfig {
+        let mut base =
+            json!({"customer": "acme", "resource": "www", "repository": {"hot_dir": "/hot"}});
+        for (k, v) in value.as_object().cloned().unwrap_or_default() {
+            match (base.get_mut(&k), v) {
+                (Some(serde_json::Value::Object(b)), serde_json::Value::Object(v)) => b.extend(v),
+                (_, v) => {
+                    base[&k] = v;
+                }
+            }
+        }
+        deserialize_at(base, "").expect("valid config")
+    }
+
     #[test]
     fn unset_credentials_are_filled_and_set_ones_win() {
-        let mut value = json!({"ftps": {"host": "h", "password": "from-env"}, "repository": {}, "s3": {"bucket": "b"}});
+        let mut cfg = config(
+            json!({"ftps": {"host": "h", "password": "from-env"}, "s3": {"endpoint": "http://s", "bucket": "bb"}}),
+        );
         let secrets: HashMap<String, String> = [
             ("FTP_USERNAME", "user"),
             ("FTP_PASSWORD", "from-infisical"),
@@ -139,37 +203,45 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        fill(&mut value, &cfg(), &secrets).expect("filled");
-        assert_eq!(value["ftps"]["username"], "user");
-        assert_eq!(value["ftps"]["password"], "from-env");
-        assert_eq!(value["repository"]["password"], "repo");
-        assert_eq!(value["s3"]["secret_access_key"], "sk");
+        fill(&mut cfg, &names(), &secrets).expect("filled");
+        let ftps = cfg.ftps.as_ref().expect("ftps");
+        assert_eq!(ftps.username, "user");
+        assert_eq!(ftps.password.expose(), "from-env");
+        assert_eq!(cfg.repository.password.expose(), "repo");
+        assert_eq!(
+            cfg.s3.as_ref().expect("s3").secret_access_key.expose(),
+            "sk"
+        );
     }
 
     #[test]
     fn a_needed_secret_that_is_missing_is_named() {
-        let mut value = json!({"ftps": {"host": "h"}});
+        let mut cfg = config(json!({"ftps": {"host": "h"}}));
         let secrets = HashMap::from([("FTP_USERNAME".to_string(), "u".to_string())]);
-        let err = fill(&mut value, &cfg(), &secrets).expect_err("missing");
+        let err = fill(&mut cfg, &names(), &secrets).expect_err("missing");
         let text = err.to_string();
         assert!(
             text.contains("FTP_PASSWORD") && text.contains("project p"),
             "{text}"
         );
         // S3 keys are neither needed nor added without an s3 section.
-        let mut local = json!({"repository": {"cold_dir": "/c"}});
+        let mut local = config(json!({"repository": {"cold_dir": "/c"}}));
         let secrets = HashMap::from([
             ("REPOSITORY_PASSWORD".to_string(), "r".to_string()),
             ("S3_ACCESS_KEY_ID".to_string(), "k".to_string()),
         ]);
-        fill(&mut local, &cfg(), &secrets).expect("no s3 needed");
-        assert!(local.get("s3").is_none(), "{local}");
+        fill(&mut local, &names(), &secrets).expect("no s3 needed");
+        assert!(local.s3.is_none());
+        assert_eq!(local.repository.password.expose(), "r");
     }
 
     #[test]
     fn bad_infisical_settings_name_the_key() {
-        let err = infisical_settings(&json!({"infisical": {"site_url": "http://i"}}))
-            .expect_err("incomplete");
+        let err = deserialize_at::<JobConfig>(
+            json!({"customer": "a", "resource": "b", "repository": {"hot_dir": "/h"}, "infisical": {"site_url": "http://i"}}),
+            "",
+        )
+        .expect_err("incomplete");
         assert_eq!(err.key, "infisical.client_id");
     }
 }
