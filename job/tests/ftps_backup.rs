@@ -295,6 +295,11 @@ fn failures_fail_the_run_write_no_snapshot_and_leave_the_repository_clean() {
     untrusted.vars.remove("UNSTOPPABLE_FTPS_CA_FILE");
     expect_failure(&untrusted, "set ftps.ca_file");
 
+    // rustls' reason, not the error's text, picks the hint: a certificate for another name.
+    let mut misnamed = env.clone();
+    misnamed.set("UNSTOPPABLE_FTPS_SERVER_NAME", "elsewhere.example.org");
+    expect_failure(&misnamed, "set ftps.server_name");
+
     let mut wrong_key = env.clone();
     wrong_key.set(
         "UNSTOPPABLE_REPOSITORY_PASSWORD",

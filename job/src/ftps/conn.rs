@@ -1,12 +1,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::CertificateError;
 use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, Status};
 use tokio::net::TcpStream;
 use unstoppable_contract::Secret;
 
+use super::tls::Tls;
 use super::FtpsError;
 
 pub type Ftp = AsyncRustlsFtpStream;
@@ -17,7 +19,7 @@ pub type Ftp = AsyncRustlsFtpStream;
 pub struct Connector {
     addr: String,
     server_name: String,
-    tls: Arc<rustls::ClientConfig>,
+    tls: Tls,
     username: String,
     password: Secret,
     timeout: Duration,
@@ -28,7 +30,7 @@ impl Connector {
         host: &str,
         port: u16,
         server_name: Option<&str>,
-        tls: Arc<rustls::ClientConfig>,
+        tls: Tls,
         username: &str,
         password: Secret,
         timeout: Duration,
@@ -67,12 +69,12 @@ impl Connector {
             .await
             .map_err(|e| connect_err(e.to_string()))?;
         let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(
-            per_connection_config(&self.tls),
+            per_connection_config(&self.tls.config),
         ));
         let mut ftp = self
             .with_timeout(ftp.into_secure(connector, &self.server_name))
             .await
-            .map_err(|e| tls_error(&self.addr, e))?;
+            .map_err(|e| tls_error(&self.addr, e, self.tls.refusals.take()))?;
         // Data connections go to the control connection's peer, whatever address PASV names: this
         // works behind NAT and refuses to be redirected to a third host.
         ftp.set_mode(Mode::Passive);
@@ -122,14 +124,23 @@ fn per_connection_config(shared: &Arc<rustls::ClientConfig>) -> Arc<rustls::Clie
     Arc::new(config)
 }
 
-fn tls_error(addr: &str, err: FtpError) -> FtpsError {
+/// `refused`: why the verifier refused the server's certificate, if it did.
+fn tls_error(addr: &str, err: FtpError, refused: Option<CertificateError>) -> FtpsError {
     let detail = err.to_string();
-    // suppaftp carries TLS failures as text only; the refusal of AUTH TLS is a reply code.
-    let hint = match &err {
-        FtpError::SecureError(tls) if tls.to_ascii_lowercase().contains("certificate") => {
-            "; the server certificate is not trusted: set ftps.ca_file to the CA that signed it (or ftps.server_name if it names another host)"
+    let hint = match (&err, refused) {
+        (
+            FtpError::SecureError(_),
+            Some(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }),
+        ) => "; the server certificate is for another name: set ftps.server_name to a name it carries",
+        (
+            FtpError::SecureError(_),
+            Some(CertificateError::Expired | CertificateError::ExpiredContext { .. }),
+        ) => "; the server certificate has expired (or this machine's clock is wrong)",
+        (FtpError::SecureError(_), Some(_)) => {
+            "; the server certificate is not trusted: set ftps.ca_file to the CA that signed it"
         }
-        FtpError::UnexpectedResponse(reply)
+        // The refusal of AUTH TLS is a reply code.
+        (FtpError::UnexpectedResponse(reply), _)
             if matches!(
                 reply.status,
                 Status::NotLoggedIn | Status::BadCommand | Status::NotImplemented | Status::BadArguments
