@@ -4,9 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Zoned;
 use rustic_core::{BackupOptions, ParentOptions, SnapshotOptions, StringList};
 use tokio::runtime::Runtime;
-use unstoppable_contract::{reason, FtpsConfig, JobConfig, RunResult, RunSummary};
+use unstoppable_contract::{
+    reason, FtpsConfig, JobConfig, RetentionOutcome, RunResult, RunSummary,
+};
 
 use crate::config::ConfigError;
 use crate::error::Error;
@@ -15,6 +18,7 @@ use crate::ftps::{with_retries, Connector, FtpsSource, Pool, SourceOptions, Sour
 use crate::lock;
 use crate::progress;
 use crate::repo::{self, repo_err, SnapshotHold};
+use crate::retention;
 
 /// The tag of snapshots that lack paths the run could not read (restic's convention for
 /// "snapshot created, but some source data could not be read").
@@ -42,7 +46,7 @@ pub fn pool_for(ftps: &FtpsConfig) -> Result<Arc<Pool>, Error> {
 /// Backs up the configured FTPS directory. The summary names the new snapshot: complete, or
 /// tagged `incomplete` (result `incomplete`) when some paths could not be read. A failure of the
 /// whole run (server, TLS, login, repository) writes no snapshot and is returned.
-pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
+pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSummary, Error> {
     let ftps = cfg.ftps.as_ref().ok_or_else(|| {
         ConfigError::new("ftps.host", "is missing; a backup needs the ftps.* keys")
     })?;
@@ -69,6 +73,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
             cfg.customer, cfg.resource
         ))
         .map_err(repo_err("tagging the snapshot"))?
+        .time(time.clone())
         .to_snapshot()
         .map_err(repo_err("preparing the snapshot"))?;
     let opts = BackupOptions::default().parent_opts(ParentOptions::default());
@@ -133,6 +138,8 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
         .unwrap_or_else(|| snap.id.to_string());
     let failed = failures.failed_count();
     let first = failures.first_paths();
+    // Retention only after a complete backup: its snapshot is the newest one to keep.
+    let retention = complete.then(|| forget(cfg, &repo, &time.unwrap_or_else(Zoned::now)));
     if complete {
         tracing::info!(snapshot = %id, "backup finished");
     } else {
@@ -167,6 +174,49 @@ pub fn run(cfg: &JobConfig, rt: &Runtime) -> Result<RunSummary, Error> {
             )
         }),
         failures: first,
+        retention,
         ..Default::default()
     })
+}
+
+/// Applies the retention rules to the resource's snapshots (see `retention.rs`). A failure is
+/// reported, never a reason to undo the backup that was just written.
+fn forget<S: rustic_core::Open>(
+    cfg: &JobConfig,
+    repo: &rustic_core::Repository<S>,
+    now: &Zoned,
+) -> RetentionOutcome {
+    let outcome = (|| -> Result<RetentionOutcome, String> {
+        let keep = retention::keep_options(&cfg.retention).map_err(|e| e.to_string())?;
+        let snapshots = repo
+            .get_matching_snapshots(|sn| retention::is_of(sn, &cfg.customer, &cfg.resource))
+            .map_err(|e| format!("reading the snapshots: {e}"))?;
+        let plan = retention::plan(snapshots, &keep, INCOMPLETE_TAG, now)?;
+        if !plan.forget.is_empty() {
+            repo.delete_snapshots(&plan.forget)
+                .map_err(|e| format!("removing {} snapshots: {e}", plan.forget.len()))?;
+        }
+        Ok(RetentionOutcome {
+            kept: plan.keep.len() as u64,
+            removed: plan.forget.len() as u64,
+            error: None,
+        })
+    })();
+    match outcome {
+        Ok(outcome) => {
+            tracing::info!(
+                kept = outcome.kept,
+                removed = outcome.removed,
+                "retention applied"
+            );
+            outcome
+        }
+        Err(e) => {
+            tracing::error!("retention could not be applied (the backup is written): {e}");
+            RetentionOutcome {
+                error: Some(e),
+                ..Default::default()
+            }
+        }
+    }
 }

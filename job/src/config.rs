@@ -208,6 +208,7 @@ fn missing_field_key(at: &str, message: &str) -> Option<String> {
 
 fn validate(config: &JobConfig) -> Result<(), ConfigError> {
     require_name("customer", &config.customer)?;
+    crate::retention::keep_options(&config.retention)?;
     require_name("resource", &config.resource)?;
     if let Some(ftps) = &config.ftps {
         validate_ftps(ftps)?;

@@ -11,6 +11,7 @@ pub mod maintenance;
 mod progress;
 pub mod repo;
 pub mod restore;
+pub mod retention;
 pub mod secrets;
 pub mod summary;
 

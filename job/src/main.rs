@@ -22,8 +22,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Back up the configured FTPS directory (the first run initialises the repository).
-    Backup,
+    /// Back up the configured FTPS directory (the first run initialises the repository), then
+    /// apply the retention rules to the resource's snapshots.
+    Backup {
+        /// Record the snapshot at this time instead of now, as `restic backup --time` does
+        /// (RFC 3339, e.g. `2026-01-01T03:00:00Z`); the retention rules count from it too.
+        #[arg(long, value_parser = parse_time)]
+        time: Option<jiff::Zoned>,
+    },
     /// Restore a snapshot to a local directory.
     Restore {
         /// `latest` or a snapshot id (prefix).
@@ -111,7 +117,7 @@ fn run(cli: Cli) -> Result<(), i32> {
         }
     };
     let (name, result) = match &cli.command {
-        Command::Backup => ("backup", backup::run(&cfg, &runtime)),
+        Command::Backup { time } => ("backup", backup::run(&cfg, &runtime, time.clone())),
         Command::Restore {
             snapshot,
             path,
@@ -128,9 +134,16 @@ fn run(cli: Cli) -> Result<(), i32> {
     finish(&cfg, &clock, name, result)
 }
 
+/// `--time`: an RFC 3339 time, in the machine's time zone (snapshots record their zone).
+fn parse_time(text: &str) -> Result<jiff::Zoned, String> {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::system()))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time such as 2026-01-01T03:00:00Z: {e}"))
+}
+
 fn command_name(command: &Command) -> &'static str {
     match command {
-        Command::Backup => "backup",
+        Command::Backup { .. } => "backup",
         Command::Restore { .. } => "restore",
         Command::Snapshots => "snapshots",
         Command::Check { .. } => "check",

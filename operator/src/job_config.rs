@@ -6,11 +6,11 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use kube::ResourceExt;
 use serde_json::Value;
 use unstoppable_contract::{
-    defaults, FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, S3Config, Secret,
-    CONFIG_KEYS,
+    defaults, FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, RetentionConfig, S3Config,
+    Secret, CONFIG_KEYS,
 };
 
-use crate::crd::{BackupCustomer, BackupResource};
+use crate::crd::{BackupCustomer, BackupResource, Retention};
 use crate::keys::*;
 use crate::names::bucket_of;
 use crate::render::RenderError;
@@ -161,7 +161,27 @@ fn job_config(
             }),
         summary_path: defaults::SUMMARY_PATH.into(),
         progress_interval_secs: defaults::PROGRESS_INTERVAL_SECS,
+        retention: retention(
+            customer.spec.retention.as_ref(),
+            resource.spec.retention.as_ref(),
+        ),
     })
+}
+
+/// The keep rules: each rule the resource sets, else the customer's. With neither, the job applies
+/// its documented default rules.
+fn retention(customer: Option<&Retention>, resource: Option<&Retention>) -> RetentionConfig {
+    let none = Retention::default();
+    let (c, r) = (customer.unwrap_or(&none), resource.unwrap_or(&none));
+    RetentionConfig {
+        keep_last: r.keep_last.or(c.keep_last),
+        keep_hourly: r.keep_hourly.or(c.keep_hourly),
+        keep_daily: r.keep_daily.or(c.keep_daily),
+        keep_weekly: r.keep_weekly.or(c.keep_weekly),
+        keep_monthly: r.keep_monthly.or(c.keep_monthly),
+        keep_yearly: r.keep_yearly.or(c.keep_yearly),
+        keep_within: r.keep_within.clone().or_else(|| c.keep_within.clone()),
+    }
 }
 
 /// The variable of configuration key `path` (e.g. `ftps.password`), read from key `key` of

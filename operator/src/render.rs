@@ -678,6 +678,44 @@ mod tests {
     }
 
     #[test]
+    fn retention_rules_of_the_resource_override_the_customers_one_by_one() {
+        let mut c = BackupCustomer::test();
+        c.spec.retention = Some(crate::crd::Retention {
+            keep_daily: Some(7),
+            keep_weekly: Some(4),
+            ..Default::default()
+        });
+        let mut r = BackupResource::test();
+        r.spec.retention = Some(crate::crd::Retention {
+            keep_daily: Some(30),
+            keep_within: Some("2d".into()),
+            ..Default::default()
+        });
+        let d = rendered(&c, &r);
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_RETENTION_KEEP_DAILY").as_deref(),
+            Some("30")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_RETENTION_KEEP_WEEKLY").as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_RETENTION_KEEP_WITHIN").as_deref(),
+            Some("2d")
+        );
+        assert_eq!(env_value(&d, "UNSTOPPABLE_RETENTION_KEEP_LAST"), None);
+        // Neither sets a rule: nothing is rendered and the job applies its documented default.
+        let d = rendered(&BackupCustomer::test(), &BackupResource::test());
+        assert!(container(&d)
+            .env
+            .as_ref()
+            .expect("env")
+            .iter()
+            .all(|e| !e.name.starts_with("UNSTOPPABLE_RETENTION_")));
+    }
+
+    #[test]
     fn unsupported_or_missing_secret_sources_are_errors() {
         let mut c = BackupCustomer::test();
         c.spec.secrets.secret_ref = None;

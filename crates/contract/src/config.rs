@@ -43,6 +43,47 @@ pub struct JobConfig {
     pub summary_path: String,
     #[serde(default = "default_progress_interval")]
     pub progress_interval_secs: u64,
+    /// Which snapshots of the resource are kept after each successful backup.
+    #[serde(default)]
+    pub retention: RetentionConfig,
+}
+
+/// Keep rules, as `restic forget` has them: a snapshot is kept when any rule keeps it. With no
+/// rule set, [`defaults::RETENTION`] applies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_hourly: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_yearly: Option<u32>,
+    /// Every snapshot younger than this, counted back from the newest (e.g. `30d`, `1y 2mo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_within: Option<String>,
+}
+
+impl RetentionConfig {
+    /// Whether no rule is set (then the default rules apply).
+    pub fn is_empty(&self) -> bool {
+        self == &RetentionConfig::default()
+    }
+
+    /// These rules, or the default ones when none is set.
+    pub fn or_default_rules(&self) -> RetentionConfig {
+        if self.is_empty() {
+            defaults::RETENTION
+        } else {
+            self.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +184,18 @@ pub mod defaults {
     pub const S3_SECRET_ACCESS_KEY_KEY: &str = "S3_SECRET_ACCESS_KEY";
     pub const SUMMARY_PATH: &str = "/dev/termination-log";
     pub const PROGRESS_INTERVAL_SECS: u64 = 5;
+    /// Keep rules when neither the customer nor the resource sets any: a week of daily
+    /// snapshots, five weekly ones and a year of monthly ones (21 snapshots at most for one
+    /// backup a day).
+    pub const RETENTION: super::RetentionConfig = super::RetentionConfig {
+        keep_last: None,
+        keep_hourly: None,
+        keep_daily: Some(7),
+        keep_weekly: Some(5),
+        keep_monthly: Some(12),
+        keep_yearly: None,
+        keep_within: None,
+    };
     pub const FTP_PORT: u16 = 21;
     pub const ROOT: &str = "/";
     pub const MAX_CONNECTIONS: u16 = 4;
@@ -405,6 +458,55 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         "5",
         "Seconds between progress lines; 0 disables them."
     ),
+    key!(
+        "retention.keep_last",
+        Number,
+        false,
+        "",
+        "After each successful backup keep the last n snapshots of the resource. With no `retention.*` rule set: `keep_daily` 7, `keep_weekly` 5, `keep_monthly` 12."
+    ),
+    key!(
+        "retention.keep_hourly",
+        Number,
+        false,
+        "",
+        "Keep the newest snapshot of each of the last n hours that have one."
+    ),
+    key!(
+        "retention.keep_daily",
+        Number,
+        false,
+        "",
+        "Keep the newest snapshot of each of the last n days that have one."
+    ),
+    key!(
+        "retention.keep_weekly",
+        Number,
+        false,
+        "",
+        "Keep the newest snapshot of each of the last n weeks that have one."
+    ),
+    key!(
+        "retention.keep_monthly",
+        Number,
+        false,
+        "",
+        "Keep the newest snapshot of each of the last n months that have one."
+    ),
+    key!(
+        "retention.keep_yearly",
+        Number,
+        false,
+        "",
+        "Keep the newest snapshot of each of the last n years that have one."
+    ),
+    key!(
+        "retention.keep_within",
+        Text,
+        false,
+        "",
+        "Keep every snapshot younger than this, counted back from the newest (e.g. `30d`, `1y 2mo`)."
+    ),
 ];
 
 #[cfg(test)]
@@ -510,6 +612,15 @@ mod tests {
             }),
             summary_path: "x".into(),
             progress_interval_secs: 5,
+            retention: RetentionConfig {
+                keep_last: Some(1),
+                keep_hourly: Some(1),
+                keep_daily: Some(1),
+                keep_weekly: Some(1),
+                keep_monthly: Some(1),
+                keep_yearly: Some(1),
+                keep_within: Some("1d".into()),
+            },
         };
         let value = serde_json::to_value(&cfg).expect("serialisable");
         let mut fields = Vec::new();

@@ -9,9 +9,12 @@ mod summary;
 
 pub use config::{
     defaults, ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, RepositoryConfig,
-    S3Config, Secret, CONFIG_KEYS,
+    RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
-pub use summary::{FailedPath, RunResult, RunSummary, SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS};
+pub use summary::{
+    FailedPath, RetentionOutcome, RunResult, RunSummary, SUMMARY_MAX_BYTES,
+    SUMMARY_MAX_FAILED_PATHS,
+};
 
 /// Process exit codes of `unstoppable-job`.
 pub mod exit_code {

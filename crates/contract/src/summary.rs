@@ -84,6 +84,20 @@ pub struct RunSummary {
     /// One line a person can act on, when the run failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the retention rules did after a successful backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<RetentionOutcome>,
+}
+
+/// Snapshots of the resource the retention rules kept and removed. A failure to apply them does
+/// not undo the backup (its snapshot is written): it is reported here and in the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionOutcome {
+    pub kept: u64,
+    pub removed: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl RunSummary {
@@ -105,6 +119,9 @@ impl RunSummary {
         for f in &mut shortened.failures {
             f.path = cut(&f.path, 300);
             f.reason = cut(&f.reason, 200);
+        }
+        if let Some(error) = shortened.retention.as_mut().and_then(|r| r.error.as_mut()) {
+            *error = cut(error, 300);
         }
         loop {
             let line = serde_json::to_string(&shortened).unwrap_or_default();

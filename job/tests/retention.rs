@@ -1,0 +1,142 @@
+//! Retention after each successful backup, against vsftpd and SeaweedFS, with restic as the
+//! independent reader of what is left. The job's clock is moved with `backup --time`.
+
+mod common;
+
+use std::process::Command;
+
+use common::s3::s3;
+use common::servers::{Vsftpd, VsftpdOptions};
+use common::tree::{sample_tree, time, write_file};
+use common::{assert_same_tree, restic, JobEnv, TestDir};
+
+/// Backup `i` of twelve: two a day, at 06:00 and 18:00, from 1 March on.
+fn backup_time(i: u32) -> String {
+    format!("2026-03-{:02}T{:02}:00:00Z", 1 + i / 2, 6 + 12 * (i % 2))
+}
+
+#[test]
+fn twelve_backups_with_keep_last_3_and_keep_daily_2_keep_exactly_those_and_restore() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    let data = server.data();
+    sample_tree(&data, 11, 20).expect("tree");
+    let s3 = s3();
+    let bucket = &format!("retention-{}", std::process::id());
+    s3.create_bucket(bucket, false);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    env.ftps(server.port, "/data");
+    s3.configure(&mut env, &s3.endpoint, bucket);
+    env.set("UNSTOPPABLE_RETENTION_KEEP_LAST", "3")
+        .set("UNSTOPPABLE_RETENTION_KEEP_DAILY", "2");
+
+    let mut ids = Vec::new();
+    let mut before = 0;
+    for i in 0..12u32 {
+        // Every run has something new: one file grows, with its own modification time.
+        let content = format!("run {i}\n").repeat(i as usize + 1);
+        write_file(
+            &data.join("run.txt"),
+            content.as_bytes(),
+            time(1000 + u64::from(i)),
+        )
+        .expect("write");
+        if i == 9 {
+            copy_tree(&data, &work.join("as-of-run-9"));
+        }
+        let summary = env.run(&["backup", "--time", &backup_time(i)]).assert_ok();
+        let retention = summary.retention.expect("the summary reports retention");
+        assert_eq!(retention.error, None);
+        assert_eq!(
+            retention.kept + retention.removed,
+            before + 1,
+            "run {i}: every snapshot of the resource is either kept or removed"
+        );
+        before = retention.kept;
+        ids.push(summary.snapshot_id.expect("snapshot id"));
+    }
+    // keep-last 3: runs 11, 10, 9; keep-daily 2: the newest of 6 March (11) and of 5 March (9).
+    assert_eq!(before, 3);
+
+    let repo = format!("s3:{}/{bucket}/www", s3.endpoint);
+    let cache = work.join("restic-cache").display().to_string();
+    let renv = [
+        ("RESTIC_PASSWORD", "test-repository-password"),
+        ("AWS_ACCESS_KEY_ID", s3.access_key.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", s3.secret_key.as_str()),
+        ("RESTIC_CACHE_DIR", cache.as_str()),
+    ];
+    let out = restic(&renv, &["-r", &repo, "snapshots", "--json"]);
+    assert!(
+        out.status.success(),
+        "restic snapshots: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("restic JSON");
+    let mut times: Vec<jiff::Timestamp> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|s| {
+            s["time"]
+                .as_str()
+                .and_then(|t| t.parse().ok())
+                .expect("snapshot time")
+        })
+        .collect();
+    times.sort();
+    let expected: Vec<jiff::Timestamp> = [9, 10, 11]
+        .iter()
+        .map(|i| backup_time(*i).parse().expect("time"))
+        .collect();
+    assert_eq!(times, expected, "restic lists exactly the kept snapshots");
+    let out = restic(&renv, &["-r", &repo, "check", "--read-data"]);
+    assert!(
+        out.status.success(),
+        "restic check: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The oldest kept snapshot restores byte-exact as the tree was at its run.
+    let restored = work.join("restored");
+    env.run(&[
+        "restore",
+        "--snapshot",
+        &ids[9],
+        "--target",
+        &restored.display().to_string(),
+    ])
+    .assert_ok();
+    assert_same_tree(&work.join("as-of-run-9"), &restored);
+}
+
+#[test]
+fn a_bad_retention_rule_is_a_configuration_error_naming_the_key() {
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    env.cold_dir(&work.join("cold"))
+        .set("UNSTOPPABLE_FTPS_HOST", "127.0.0.1")
+        .set("UNSTOPPABLE_FTPS_USERNAME", "u")
+        .set("UNSTOPPABLE_FTPS_PASSWORD", "p")
+        .set("UNSTOPPABLE_RETENTION_KEEP_WITHIN", "a fortnight");
+    let run = env.run(&["backup"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("retention.keep_within")
+            && run.stderr.contains("UNSTOPPABLE_RETENTION_KEEP_WITHIN"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `cp -a`: the copy keeps modification times, as the server's files have them.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+}
