@@ -193,20 +193,22 @@ mod tests {
         let snaps: Vec<_> = (0..40u8)
             .map(|i| snapshot(i + 1, at(i64::from(i), 3), ""))
             .collect();
-        let plan = plan(
-            snaps,
-            &keep_options(&RetentionConfig::default()).expect("rules"),
-            INCOMPLETE,
-            &at(41, 0),
-        )
-        .expect("plan");
-        // keep-daily 7 (days 33-39), keep-weekly 5, keep-monthly 12 over 40 daily backups.
+        let defaults = keep_options(&RetentionConfig::default()).expect("rules");
+        let planned = plan(snaps, &defaults, INCOMPLETE, &at(41, 0)).expect("plan");
+        // keep-last 7 and keep-daily 7 (days 33-39), keep-weekly 5, keep-monthly 12 over 40
+        // daily backups.
         assert!(
-            plan.keep.len() >= 7 && plan.keep.len() <= 7 + 5 + 2,
+            planned.keep.len() >= 7 && planned.keep.len() <= 7 + 5 + 2,
             "{}",
-            plan.keep.len()
+            planned.keep.len()
         );
-        assert!(!plan.forget.is_empty());
+        assert!(!planned.forget.is_empty());
+        // Several backups a day are not thinned out at once.
+        let same_day: Vec<_> = (0..5u8)
+            .map(|i| snapshot(i + 1, at(0, i64::from(i)), ""))
+            .collect();
+        let planned = plan(same_day, &defaults, INCOMPLETE, &at(1, 0)).expect("plan");
+        assert_eq!(planned.forget, Vec::new());
     }
 
     #[test]

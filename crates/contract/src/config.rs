@@ -184,11 +184,11 @@ pub mod defaults {
     pub const S3_SECRET_ACCESS_KEY_KEY: &str = "S3_SECRET_ACCESS_KEY";
     pub const SUMMARY_PATH: &str = "/dev/termination-log";
     pub const PROGRESS_INTERVAL_SECS: u64 = 5;
-    /// Keep rules when neither the customer nor the resource sets any: a week of daily
-    /// snapshots, five weekly ones and a year of monthly ones (21 snapshots at most for one
-    /// backup a day).
+    /// Keep rules when neither the customer nor the resource sets any: the last 7 snapshots
+    /// (several backups a day are not thinned out at once), a week of daily ones, five weekly
+    /// ones and a year of monthly ones — at most 31 snapshots.
     pub const RETENTION: super::RetentionConfig = super::RetentionConfig {
-        keep_last: None,
+        keep_last: Some(7),
         keep_hourly: None,
         keep_daily: Some(7),
         keep_weekly: Some(5),
@@ -463,7 +463,7 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         Number,
         false,
         "",
-        "After each successful backup keep the last n snapshots of the resource. With no `retention.*` rule set: `keep_daily` 7, `keep_weekly` 5, `keep_monthly` 12."
+        "After each successful backup keep the last n snapshots of the resource. With no `retention.*` rule set: `keep_last` 7, `keep_daily` 7, `keep_weekly` 5, `keep_monthly` 12."
     ),
     key!(
         "retention.keep_hourly",
