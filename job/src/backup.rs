@@ -17,6 +17,7 @@ use crate::ftps::tls::{client_config, Trust};
 use crate::ftps::{with_retries, Connector, FtpsSource, Pool, SourceOptions, SourceStats};
 use crate::lock;
 use crate::progress;
+use crate::prune;
 use crate::repo::{self, repo_err, SnapshotHold};
 use crate::retention;
 
@@ -138,8 +139,13 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
         .unwrap_or_else(|| snap.id.to_string());
     let failed = failures.failed_count();
     let first = failures.first_paths();
-    // Retention only after a complete backup: its snapshot is the newest one to keep.
-    let retention = complete.then(|| forget(cfg, &repo, &time.unwrap_or_else(Zoned::now)));
+    // Retention and prune only after a complete backup: its snapshot is the newest one to keep.
+    let now = time.unwrap_or_else(Zoned::now);
+    let retention = complete.then(|| forget(cfg, &repo, &now));
+    let prune = match &retention {
+        Some(r) if r.error.is_none() => prune::run_if_due(cfg, &repo, now.timestamp()),
+        _ => None,
+    };
     if complete {
         tracing::info!(snapshot = %id, "backup finished");
     } else {
@@ -175,6 +181,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
         }),
         failures: first,
         retention,
+        prune,
         ..Default::default()
     })
 }

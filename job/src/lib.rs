@@ -9,6 +9,7 @@ pub mod ftps;
 pub mod lock;
 pub mod maintenance;
 mod progress;
+pub mod prune;
 pub mod repo;
 pub mod restore;
 pub mod retention;

@@ -5,9 +5,9 @@ mod common;
 
 use std::process::Command;
 
-use common::s3::s3;
+use common::s3::{s3, RecordingProxy};
 use common::servers::{Vsftpd, VsftpdOptions};
-use common::tree::{sample_tree, time, write_file};
+use common::tree::{sample_tree, time, write_file, Rng};
 use common::{assert_same_tree, restic, JobEnv, TestDir};
 
 /// Backup `i` of twelve: two a day, at 06:00 and 18:00, from 1 March on.
@@ -109,6 +109,98 @@ fn twelve_backups_with_keep_last_3_and_keep_daily_2_keep_exactly_those_and_resto
     ])
     .assert_ok();
     assert_same_tree(&work.join("as-of-run-9"), &restored);
+}
+
+/// GETs of data packs in the requests a proxy saw (the first line of each request head).
+fn data_pack_gets(heads: &[String]) -> usize {
+    heads
+        .iter()
+        .filter_map(|h| h.lines().next())
+        .filter(|line| line.starts_with("GET ") && line.contains("/www/data/"))
+        .count()
+}
+
+#[test]
+fn prune_runs_when_due_reclaims_what_retention_let_go_and_never_reads_a_data_pack() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    let data = server.data();
+    sample_tree(&data, 12, 10).expect("tree");
+    let s3 = s3();
+    let bucket = &format!("prune-{}", std::process::id());
+    s3.create_bucket(bucket, false);
+    let proxy = RecordingProxy::start(&s3.endpoint);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    env.ftps(server.port, "/data");
+    s3.configure(&mut env, &proxy.endpoint, bucket);
+    env.set("UNSTOPPABLE_RETENTION_KEEP_LAST", "1")
+        .set("UNSTOPPABLE_MAINTENANCE_PRUNE_INTERVAL_DAYS", "7");
+
+    let mut rng = Rng::new(5);
+    let mut run = |day: u32| {
+        // Each run replaces a 3 MiB random file: what the previous snapshots had becomes unused.
+        let random: Vec<u8> = (0..(3 << 20) / 8)
+            .flat_map(|_| rng.next_u64().to_le_bytes())
+            .collect();
+        write_file(
+            &data.join("big.bin"),
+            &random,
+            time(10_000 + u64::from(day)),
+        )
+        .expect("write");
+        let seen = proxy.heads().len();
+        let summary = env
+            .run(&["backup", "--time", &format!("2026-03-{:02}T03:00:00Z", day)])
+            .assert_ok();
+        (summary, data_pack_gets(&proxy.heads()[seen..]))
+    };
+
+    // Never pruned: the first backup prunes (nothing to reclaim yet).
+    let (first, _) = run(1);
+    let first = first.prune.expect("the first backup prunes");
+    assert_eq!(first.error, None);
+    // Not due again within the week.
+    let (second, _) = run(3);
+    assert_eq!(second.prune, None, "pruned again within the interval");
+    // A week on (no backup in between counts): due. Run 3's file sits alone in its data pack and
+    // is reclaimed whole; run 1's shares its pack with the files every snapshot still has, and a
+    // partly used data pack is kept rather than downloaded to be repacked.
+    let (third, gets) = run(12);
+    let pruned = third.prune.expect("a prune a week later");
+    assert_eq!(pruned.error, None);
+    assert!(
+        (3 << 20) * 9 / 10 <= pruned.reclaimed_bytes && pruned.reclaimed_bytes < 2 * (3 << 20),
+        "reclaimed {} bytes",
+        pruned.reclaimed_bytes
+    );
+    assert!(pruned.packs_marked > 0, "{pruned:?}");
+    assert_eq!(
+        gets, 0,
+        "the backup with its prune downloaded data packs from the bucket"
+    );
+
+    env.assert_check_clean();
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
+    assert_same_tree(&data, &restored);
+    let repo = format!("s3:{}/{bucket}/www", s3.endpoint);
+    let cache = work.join("restic-cache").display().to_string();
+    let out = restic(
+        &[
+            ("RESTIC_PASSWORD", "test-repository-password"),
+            ("AWS_ACCESS_KEY_ID", s3.access_key.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", s3.secret_key.as_str()),
+            ("RESTIC_CACHE_DIR", cache.as_str()),
+        ],
+        &["-r", &repo, "check", "--read-data"],
+    );
+    assert!(
+        out.status.success(),
+        "restic check after the prune: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

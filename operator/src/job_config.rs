@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use kube::ResourceExt;
 use serde_json::Value;
 use unstoppable_contract::{
-    defaults, FtpsConfig, InfisicalConfig, JobConfig, RepositoryConfig, RetentionConfig, S3Config,
-    Secret, CONFIG_KEYS,
+    defaults, FtpsConfig, InfisicalConfig, JobConfig, MaintenanceConfig, RepositoryConfig,
+    RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 
 use crate::crd::{BackupCustomer, BackupResource, Retention};
@@ -165,6 +165,7 @@ fn job_config(
             customer.spec.retention.as_ref(),
             resource.spec.retention.as_ref(),
         ),
+        maintenance: MaintenanceConfig::default(),
     })
 }
 

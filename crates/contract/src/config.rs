@@ -46,6 +46,32 @@ pub struct JobConfig {
     /// Which snapshots of the resource are kept after each successful backup.
     #[serde(default)]
     pub retention: RetentionConfig,
+    /// Repository maintenance inside the backup run.
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
+}
+
+/// Repository maintenance, run inside a successful backup run after the retention rules (so the
+/// CronJob's `concurrencyPolicy: Forbid` keeps it single): no schedule and no lock of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaintenanceConfig {
+    /// Days between prunes; the time of the last one is kept in the hot directory, so a missed
+    /// prune runs at the next backup. 0 prunes after every backup.
+    #[serde(default = "default_prune_interval_days")]
+    pub prune_interval_days: u32,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        Self {
+            prune_interval_days: defaults::PRUNE_INTERVAL_DAYS,
+        }
+    }
+}
+
+fn default_prune_interval_days() -> u32 {
+    defaults::PRUNE_INTERVAL_DAYS
 }
 
 /// Keep rules, as `restic forget` has them: a snapshot is kept when any rule keeps it. With no
@@ -184,6 +210,8 @@ pub mod defaults {
     pub const S3_SECRET_ACCESS_KEY_KEY: &str = "S3_SECRET_ACCESS_KEY";
     pub const SUMMARY_PATH: &str = "/dev/termination-log";
     pub const PROGRESS_INTERVAL_SECS: u64 = 5;
+    /// Days between prunes.
+    pub const PRUNE_INTERVAL_DAYS: u32 = 7;
     /// Keep rules when neither the customer nor the resource sets any: the last 7 snapshots
     /// (several backups a day are not thinned out at once), a week of daily ones, five weekly
     /// ones and a year of monthly ones — at most 31 snapshots.
@@ -507,6 +535,13 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         "",
         "Keep every snapshot younger than this, counted back from the newest (e.g. `30d`, `1y 2mo`)."
     ),
+    key!(
+        "maintenance.prune_interval_days",
+        Number,
+        false,
+        "7",
+        "Days between prunes, run inside a successful backup after the retention rules (two-phase, never reads data packs from the bucket); a missed prune runs at the next backup; 0 prunes after every backup."
+    ),
 ];
 
 #[cfg(test)]
@@ -621,6 +656,7 @@ mod tests {
                 keep_yearly: Some(1),
                 keep_within: Some("1d".into()),
             },
+            maintenance: MaintenanceConfig::default(),
         };
         let value = serde_json::to_value(&cfg).expect("serialisable");
         let mut fields = Vec::new();

@@ -8,11 +8,11 @@ mod config;
 mod summary;
 
 pub use config::{
-    defaults, ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, RepositoryConfig,
-    RetentionConfig, S3Config, Secret, CONFIG_KEYS,
+    defaults, ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, MaintenanceConfig,
+    RepositoryConfig, RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 pub use summary::{
-    FailedPath, RetentionOutcome, RunResult, RunSummary, SUMMARY_MAX_BYTES,
+    FailedPath, PruneOutcome, RetentionOutcome, RunResult, RunSummary, SUMMARY_MAX_BYTES,
     SUMMARY_MAX_FAILED_PATHS,
 };
 

@@ -87,6 +87,27 @@ pub struct RunSummary {
     /// What the retention rules did after a successful backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<RetentionOutcome>,
+    /// The prune of this run, when one was due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<PruneOutcome>,
+}
+
+/// What a prune did. Packs are removed in two phases (marked now, deleted by a prune at least a
+/// day later), so a concurrent reader never loses a pack it is reading. Like a retention failure,
+/// a prune failure is reported and never undoes the backup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneOutcome {
+    /// Bytes of data no kept snapshot needs any more, removed from the index.
+    pub reclaimed_bytes: u64,
+    /// Packs deleted now (marked by an earlier prune).
+    pub packs_deleted: u64,
+    /// Packs marked for deletion by this prune.
+    pub packs_marked: u64,
+    /// Metadata packs rewritten (only packs of the hot part are ever repacked).
+    pub packs_repacked: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Snapshots of the resource the retention rules kept and removed. A failure to apply them does
@@ -121,6 +142,9 @@ impl RunSummary {
             f.reason = cut(&f.reason, 200);
         }
         if let Some(error) = shortened.retention.as_mut().and_then(|r| r.error.as_mut()) {
+            *error = cut(error, 300);
+        }
+        if let Some(error) = shortened.prune.as_mut().and_then(|p| p.error.as_mut()) {
             *error = cut(error, 300);
         }
         loop {

@@ -116,6 +116,7 @@ fn demo_config(base: &Path, server: &DemoServer) -> JobConfig {
         summary_path: String::new(),
         progress_interval_secs: 0,
         retention: Default::default(),
+        maintenance: Default::default(),
     }
 }
 
