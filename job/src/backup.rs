@@ -1,6 +1,6 @@
 //! One backup run: connect, open the repository, archive the FTPS tree, report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,9 +17,9 @@ use crate::ftps::tls::{client_config, Trust};
 use crate::ftps::{with_retries, Connector, FtpsSource, Pool, SourceOptions, SourceStats};
 use crate::lock;
 use crate::progress;
-use crate::prune;
 use crate::repo::{self, repo_err, SnapshotHold};
 use crate::retention;
+use crate::upkeep;
 
 /// The tag of snapshots that lack paths the run could not read (restic's convention for
 /// "snapshot created, but some source data could not be read").
@@ -142,10 +142,20 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
     // Retention and prune only after a complete backup: its snapshot is the newest one to keep.
     let now = time.unwrap_or_else(Zoned::now);
     let retention = complete.then(|| forget(cfg, &repo, &now));
+    let mut upkeep_state = upkeep::State::load(Path::new(&cfg.repository.hot_dir));
     let prune = match &retention {
-        Some(r) if r.error.is_none() => prune::run_if_due(cfg, &repo, now.timestamp()),
+        Some(r) if r.error.is_none() => {
+            upkeep::prune::run_if_due(cfg, &repo, &mut upkeep_state, now.timestamp())
+        }
         _ => None,
     };
+    let check = complete
+        .then(|| upkeep::check::run(cfg, &repo, &mut upkeep_state))
+        .flatten();
+    if complete {
+        upkeep_state.save(Path::new(&cfg.repository.hot_dir));
+    }
+    let damaged = check.as_ref().is_some_and(|c| c.error.is_some());
     if complete {
         tracing::info!(snapshot = %id, "backup finished");
     } else {
@@ -154,14 +164,17 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
             "backup finished incomplete: {failed} paths could not be read; the snapshot is tagged `{INCOMPLETE_TAG}`"
         );
     }
+    let check_error = check.as_ref().and_then(|c| c.error.clone());
+    // The snapshot is written either way; damage found by the check fails the run loudly.
+    let (result, why) = match (complete, damaged) {
+        (false, _) => (RunResult::Incomplete, Some(reason::PATHS_UNREADABLE)),
+        (true, true) => (RunResult::Failed, Some(reason::REPOSITORY_DAMAGED)),
+        (true, false) => (RunResult::Success, None),
+    };
     Ok(RunSummary {
-        success: complete,
-        result: Some(if complete {
-            RunResult::Success
-        } else {
-            RunResult::Incomplete
-        }),
-        reason: (!complete).then(|| reason::PATHS_UNREADABLE.to_string()),
+        success: result == RunResult::Success,
+        result: Some(result),
+        reason: why.map(str::to_string),
         snapshot_id: Some(id),
         files_new: s.files_new,
         files_changed: s.files_changed,
@@ -178,10 +191,12 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
                 "{failed} paths could not be read (first: `{}`: {}); the snapshot has everything else and is tagged `{INCOMPLETE_TAG}`",
                 f.path, f.reason
             )
-        }),
+        })
+        .or(check_error),
         failures: first,
         retention,
         prune,
+        check,
         ..Default::default()
     })
 }

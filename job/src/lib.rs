@@ -9,11 +9,11 @@ pub mod ftps;
 pub mod lock;
 pub mod maintenance;
 mod progress;
-pub mod prune;
 pub mod repo;
 pub mod restore;
 pub mod retention;
 pub mod secrets;
 pub mod summary;
+pub mod upkeep;
 
 pub use error::Error;

@@ -162,6 +162,9 @@ fn finish(
         Ok(summary) if summary.result() == RunResult::Incomplete => {
             (summary, exit_code::INCOMPLETE)
         }
+        Ok(summary) if summary.reason.as_deref() == Some(reason::REPOSITORY_DAMAGED) => {
+            (summary, exit_code::REPOSITORY_DAMAGED)
+        }
         Ok(summary) => (summary, exit_code::SUCCESS),
         Err(err) => {
             eprintln!("error: {err}");

@@ -146,14 +146,19 @@ pub fn render(
                     .unwrap_or(settings.default_deadline_seconds),
             ),
             // A bad configuration fails the same way again; an incomplete run already wrote
-            // its snapshot, and a retry would only write another one lacking the same paths.
+            // its snapshot, and a retry would only write another one lacking the same paths;
+            // damage found by the check after a written backup does not go away by retrying.
             pod_failure_policy: Some(PodFailurePolicy {
                 rules: vec![PodFailurePolicyRule {
                     action: "FailJob".into(),
                     on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
                         container_name: Some(CONTAINER.into()),
                         operator: "In".into(),
-                        values: vec![exit_code::BAD_CONFIG, exit_code::INCOMPLETE],
+                        values: vec![
+                            exit_code::BAD_CONFIG,
+                            exit_code::INCOMPLETE,
+                            exit_code::REPOSITORY_DAMAGED,
+                        ],
                     }),
                     on_pod_conditions: None,
                 }],
@@ -358,7 +363,7 @@ mod tests {
         assert_eq!(rule.action, "FailJob");
         assert_eq!(
             rule.on_exit_codes.as_ref().expect("codes").values,
-            vec![2, 3]
+            vec![2, 3, 4]
         );
         assert_eq!(d.cron_job.metadata.name.as_deref(), Some("backup-www"));
         assert_eq!(d.cron_job.metadata.namespace.as_deref(), Some("backups"));

@@ -60,14 +60,23 @@ pub struct MaintenanceConfig {
     /// prune runs at the next backup. 0 prunes after every backup.
     #[serde(default = "default_prune_interval_days")]
     pub prune_interval_days: u32,
+    /// Each successful backup reads one of this many slices of the data packs, in turn; 0 turns
+    /// the rolling read-data check off.
+    #[serde(default = "default_check_slices")]
+    pub check_slices: u32,
 }
 
 impl Default for MaintenanceConfig {
     fn default() -> Self {
         Self {
             prune_interval_days: defaults::PRUNE_INTERVAL_DAYS,
+            check_slices: defaults::CHECK_SLICES,
         }
     }
+}
+
+fn default_check_slices() -> u32 {
+    defaults::CHECK_SLICES
 }
 
 fn default_prune_interval_days() -> u32 {
@@ -212,6 +221,8 @@ pub mod defaults {
     pub const PROGRESS_INTERVAL_SECS: u64 = 5;
     /// Days between prunes.
     pub const PRUNE_INTERVAL_DAYS: u32 = 7;
+    /// Slices of the rolling read-data check: every pack read once a month of daily backups.
+    pub const CHECK_SLICES: u32 = 30;
     /// Keep rules when neither the customer nor the resource sets any: the last 7 snapshots
     /// (several backups a day are not thinned out at once), a week of daily ones, five weekly
     /// ones and a year of monthly ones — at most 31 snapshots.
@@ -541,6 +552,13 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         false,
         "7",
         "Days between prunes, run inside a successful backup after the retention rules (two-phase, never reads data packs from the bucket); a missed prune runs at the next backup; 0 prunes after every backup."
+    ),
+    key!(
+        "maintenance.check_slices",
+        Number,
+        false,
+        "30",
+        "Each successful backup checks the repository and reads one of this many slices of the data packs back from the bucket, in turn (every pack once per n backups); damage fails the run as `RepositoryDamaged` (exit 4) and later backups still run; 0 turns the read off."
     ),
 ];
 

@@ -12,8 +12,8 @@ pub use config::{
     RepositoryConfig, RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 pub use summary::{
-    FailedPath, PruneOutcome, RetentionOutcome, RunResult, RunSummary, SUMMARY_MAX_BYTES,
-    SUMMARY_MAX_FAILED_PATHS,
+    CheckOutcome, FailedPath, PruneOutcome, RetentionOutcome, RunResult, RunSummary,
+    SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS,
 };
 
 /// Process exit codes of `unstoppable-job`.
@@ -27,6 +27,8 @@ pub mod exit_code {
     /// A snapshot was written, tagged `incomplete`, but some paths could not be read (restic's
     /// "snapshot created, but some source data could not be read").
     pub const INCOMPLETE: i32 = 3;
+    /// The backup's snapshot was written, but the check after it found damage in the repository.
+    pub const REPOSITORY_DAMAGED: i32 = 4;
 }
 
 /// Values of [`RunSummary::reason`]: why a run did not succeed, short and stable.
@@ -43,6 +45,8 @@ pub mod reason {
     pub const SECRETS_FAILED: &str = "SecretsFailed";
     /// The configuration is invalid.
     pub const BAD_CONFIG: &str = "BadConfig";
+    /// The check after a backup found damage in the repository (exit code 4).
+    pub const REPOSITORY_DAMAGED: &str = "RepositoryDamaged";
     /// A restore or check failed.
     pub const COMMAND_FAILED: &str = "CommandFailed";
 }

@@ -90,6 +90,20 @@ pub struct RunSummary {
     /// The prune of this run, when one was due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<PruneOutcome>,
+    /// The check after the backup: full metadata, and this run's slice of the data packs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckOutcome>,
+}
+
+/// The check of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckOutcome {
+    /// Which slice of the data packs was read, e.g. `3/30`.
+    pub slice: String,
+    /// What was found (or why the check could not run); none when the repository is sound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What a prune did. Packs are removed in two phases (marked now, deleted by a prune at least a
@@ -146,6 +160,9 @@ impl RunSummary {
         }
         if let Some(error) = shortened.prune.as_mut().and_then(|p| p.error.as_mut()) {
             *error = cut(error, 300);
+        }
+        if let Some(error) = shortened.check.as_mut().and_then(|c| c.error.as_mut()) {
+            *error = cut(error, 600);
         }
         loop {
             let line = serde_json::to_string(&shortened).unwrap_or_default();

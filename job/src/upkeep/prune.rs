@@ -9,22 +9,11 @@
 //! deleted once nothing in them is used. On a versioned bucket a delete adds a delete marker;
 //! locked versions stay until their retention ends.
 
-use std::path::Path;
-
 use jiff::{SignedDuration, Timestamp};
 use rustic_core::{Open, PruneOptions, Repository};
-use serde::{Deserialize, Serialize};
 use unstoppable_contract::{JobConfig, PruneOutcome};
 
-/// In the hot directory, next to the run lock.
-const STATE_FILE: &str = ".unstoppable-maintenance.json";
-
-/// What maintenance remembers between runs.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct State {
-    last_prune: Option<Timestamp>,
-}
+use super::State;
 
 /// Whether a prune is due at `now`, the last one having been at `last`.
 pub fn due(last: Option<Timestamp>, now: Timestamp, interval_days: u32) -> bool {
@@ -39,10 +28,9 @@ pub fn due(last: Option<Timestamp>, now: Timestamp, interval_days: u32) -> bool 
 pub fn run_if_due<S: Open>(
     cfg: &JobConfig,
     repo: &Repository<S>,
+    state: &mut State,
     now: Timestamp,
 ) -> Option<PruneOutcome> {
-    let hot = Path::new(&cfg.repository.hot_dir);
-    let mut state = load(hot);
     if !due(state.last_prune, now, cfg.maintenance.prune_interval_days) {
         return None;
     }
@@ -55,10 +43,6 @@ pub fn run_if_due<S: Open>(
                 "pruned"
             );
             state.last_prune = Some(now);
-            if let Err(e) = save(hot, &state) {
-                // The prune is done; the next run only prunes again early.
-                tracing::warn!("cannot record the prune in {}: {e}", hot.display());
-            }
             outcome
         }
         Err(e) => {
@@ -89,28 +73,6 @@ fn prune<S: Open>(repo: &Repository<S>) -> Result<PruneOutcome, String> {
     Ok(outcome)
 }
 
-/// The remembered state; a missing or unreadable file means "never pruned" (a prune too many is
-/// harmless).
-fn load(hot: &Path) -> State {
-    let path = hot.join(STATE_FILE);
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            tracing::warn!("ignoring {}: {e}", path.display());
-            State::default()
-        }),
-        Err(_) => State::default(),
-    }
-}
-
-/// Writes the state atomically: a crash leaves the old file or the new one.
-fn save(hot: &Path, state: &State) -> std::io::Result<()> {
-    let path = hot.join(STATE_FILE);
-    let tmp = hot.join(format!("{STATE_FILE}.tmp"));
-    let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, &path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,17 +90,5 @@ mod tests {
         // No backup for weeks: the next one prunes.
         assert!(due(last, t("2026-04-20T00:00:00Z"), 7));
         assert!(due(last, t("2026-03-01T00:00:00Z"), 0));
-    }
-
-    #[test]
-    fn the_state_survives_a_round_trip_and_a_broken_file_means_never() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let state = State {
-            last_prune: Some(t("2026-03-01T00:00:00Z")),
-        };
-        save(dir.path(), &state).expect("save");
-        assert_eq!(load(dir.path()).last_prune, state.last_prune);
-        std::fs::write(dir.path().join(STATE_FILE), b"{not json").expect("write");
-        assert_eq!(load(dir.path()).last_prune, None);
     }
 }

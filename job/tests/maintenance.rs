@@ -1,5 +1,6 @@
-//! Retention after each successful backup, against vsftpd and SeaweedFS, with restic as the
-//! independent reader of what is left. The job's clock is moved with `backup --time`.
+//! What a successful backup run does after its snapshot — retention, prune when due, the rolling
+//! read-data check — against vsftpd and SeaweedFS, with restic as the independent reader of what
+//! is left. The job's clock is moved with `backup --time`.
 
 mod common;
 
@@ -201,6 +202,82 @@ fn prune_runs_when_due_reclaims_what_retention_let_go_and_never_reads_a_data_pac
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn a_damaged_pack_is_found_by_the_rolling_check_within_its_period_and_backups_go_on() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    let data = server.data();
+    sample_tree(&data, 13, 20).expect("tree");
+    let s3 = s3();
+    let bucket = &format!("check-{}", std::process::id());
+    s3.create_bucket(bucket, false);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    env.ftps(server.port, "/data");
+    s3.configure(&mut env, &s3.endpoint, bucket);
+    env.set("UNSTOPPABLE_MAINTENANCE_CHECK_SLICES", "2");
+
+    let first = env.run(&["backup"]).assert_ok();
+    let check = first.check.expect("every backup checks");
+    assert_eq!((check.slice.as_str(), check.error), ("1/2", None));
+
+    // Damage the largest pack in the bucket (a data pack) through the S3 API, as bit rot or a
+    // hostile writer would.
+    let out = s3.aws(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        bucket,
+        "--prefix",
+        "www/data/",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("listing");
+    let key = listed["Contents"]
+        .as_array()
+        .expect("packs")
+        .iter()
+        .max_by_key(|o| o["Size"].as_u64().unwrap_or(0))
+        .and_then(|o| o["Key"].as_str())
+        .expect("a pack")
+        .to_string();
+    let local = work.join("pack");
+    let path = local.display().to_string();
+    let uri = format!("s3://{bucket}/{key}");
+    assert!(s3.aws(&["s3", "cp", &uri, &path]).status.success());
+    let mut bytes = std::fs::read(&local).expect("pack");
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&local, bytes).expect("write");
+    assert!(s3.aws(&["s3", "cp", &path, &uri]).status.success());
+
+    // The next two runs read both slices: one of them finds the damage. Every run still writes
+    // its snapshot.
+    let mut found = Vec::new();
+    for _ in 0..2 {
+        let run = env.run(&["backup"]);
+        let summary = run.summary();
+        assert!(summary.snapshot_id.is_some(), "no snapshot: {}", run.stderr);
+        if run.code == 4 {
+            assert_eq!(summary.reason.as_deref(), Some("RepositoryDamaged"));
+            assert!(!summary.success);
+            let error = summary.error.unwrap_or_default();
+            assert!(error.contains("damage"), "{error}");
+            found.push(summary.check.map(|c| c.slice));
+        } else {
+            assert_eq!(run.code, 0, "{}", run.stderr);
+        }
+    }
+    assert_eq!(
+        found.len(),
+        1,
+        "the damaged pack is in exactly one slice: {found:?}"
+    );
+    // Damage never stops new backups.
+    let later = env.run(&["backup"]);
+    assert!(later.summary().snapshot_id.is_some(), "{}", later.stderr);
 }
 
 #[test]
