@@ -9,7 +9,7 @@ use std::process::Command;
 use common::s3::{s3, RecordingProxy};
 use common::servers::{Vsftpd, VsftpdOptions};
 use common::tree::{sample_tree, time, write_file, Rng};
-use common::{assert_same_tree, restic, JobEnv, TestDir};
+use common::{assert_same_tree, JobEnv, TestDir};
 
 /// Backup `i` of twelve: two a day, at 06:00 and 18:00, from 1 March on.
 fn backup_time(i: u32) -> String {
@@ -60,14 +60,8 @@ fn twelve_backups_with_keep_last_3_and_keep_daily_2_keep_exactly_those_and_resto
     assert_eq!(before, 3);
 
     let repo = format!("s3:{}/{bucket}/www", s3.endpoint);
-    let cache = work.join("restic-cache").display().to_string();
-    let renv = [
-        ("RESTIC_PASSWORD", "test-repository-password"),
-        ("AWS_ACCESS_KEY_ID", s3.access_key.as_str()),
-        ("AWS_SECRET_ACCESS_KEY", s3.secret_key.as_str()),
-        ("RESTIC_CACHE_DIR", cache.as_str()),
-    ];
-    let out = restic(&renv, &["-r", &repo, "snapshots", "--json"]);
+    let cache = work.join("restic-cache");
+    let out = s3.restic(&cache, &["-r", &repo, "snapshots", "--json"]);
     assert!(
         out.status.success(),
         "restic snapshots: {}",
@@ -91,7 +85,7 @@ fn twelve_backups_with_keep_last_3_and_keep_daily_2_keep_exactly_those_and_resto
         .map(|i| backup_time(*i).parse().expect("time"))
         .collect();
     assert_eq!(times, expected, "restic lists exactly the kept snapshots");
-    let out = restic(&renv, &["-r", &repo, "check", "--read-data"]);
+    let out = s3.restic(&cache, &["-r", &repo, "check", "--read-data"]);
     assert!(
         out.status.success(),
         "restic check: {}{}",
@@ -186,14 +180,8 @@ fn prune_runs_when_due_reclaims_what_retention_let_go_and_never_reads_a_data_pac
         .assert_ok();
     assert_same_tree(&data, &restored);
     let repo = format!("s3:{}/{bucket}/www", s3.endpoint);
-    let cache = work.join("restic-cache").display().to_string();
-    let out = restic(
-        &[
-            ("RESTIC_PASSWORD", "test-repository-password"),
-            ("AWS_ACCESS_KEY_ID", s3.access_key.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", s3.secret_key.as_str()),
-            ("RESTIC_CACHE_DIR", cache.as_str()),
-        ],
+    let out = s3.restic(
+        &work.join("restic-cache"),
         &["-r", &repo, "check", "--read-data"],
     );
     assert!(
@@ -278,6 +266,82 @@ fn a_damaged_pack_is_found_by_the_rolling_check_within_its_period_and_backups_go
     // Damage never stops new backups.
     let later = env.run(&["backup"]);
     assert!(later.summary().snapshot_id.is_some(), "{}", later.stderr);
+}
+
+#[test]
+fn on_a_compliance_locked_bucket_forget_and_prune_leave_delete_markers_and_every_version() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    let data = server.data();
+    sample_tree(&data, 14, 10).expect("tree");
+    let s3 = s3();
+    let bucket = &format!("locked-prune-{}", std::process::id());
+    s3.create_bucket(bucket, true);
+    let lock = s3.aws(&[
+        "s3api", "put-object-lock-configuration", "--bucket", bucket,
+        "--object-lock-configuration",
+        r#"{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":1}}}"#,
+    ]);
+    assert!(
+        lock.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lock.stderr)
+    );
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    env.ftps(server.port, "/data");
+    s3.configure(&mut env, &s3.endpoint, bucket);
+    env.set("UNSTOPPABLE_RETENTION_KEEP_LAST", "1")
+        .set("UNSTOPPABLE_MAINTENANCE_PRUNE_INTERVAL_DAYS", "0");
+
+    for day in 1..=3u32 {
+        let content = format!("day {day}\n").repeat(day as usize * 1000);
+        write_file(
+            &data.join("day.txt"),
+            content.as_bytes(),
+            time(20_000 + u64::from(day)),
+        )
+        .expect("write");
+        let summary = env
+            .run(&["backup", "--time", &format!("2026-03-{day:02}T03:00:00Z")])
+            .assert_ok();
+        let retention = summary.retention.expect("retention");
+        assert_eq!(retention.error, None, "forget on a locked bucket");
+        assert_eq!(retention.kept, 1);
+        let prune = summary.prune.expect("a prune every backup");
+        assert_eq!(prune.error, None, "prune on a locked bucket");
+    }
+
+    // The two forgotten snapshots are gone for the repository (delete markers), and every
+    // version written is still in the bucket, locked.
+    let out = s3.aws(&[
+        "s3api",
+        "list-object-versions",
+        "--bucket",
+        bucket,
+        "--prefix",
+        "www/snapshots/",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("versions");
+    // Only snapshot files: the back-end also keeps a directory marker `www/snapshots/`.
+    let count = |field: &str| {
+        listed[field].as_array().map_or(0, |objects| {
+            objects
+                .iter()
+                .filter(|o| o["Key"].as_str().is_some_and(|k| !k.ends_with('/')))
+                .count()
+        })
+    };
+    assert_eq!(count("Versions"), 3, "{listed}");
+    assert_eq!(count("DeleteMarkers"), 2, "{listed}");
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
+    assert_same_tree(&data, &restored);
 }
 
 #[test]

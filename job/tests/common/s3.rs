@@ -57,6 +57,21 @@ impl S3 {
         );
     }
 
+    /// Runs restic with this server's keys and the test repository password (`cache` keeps its
+    /// cache out of the user's home).
+    pub fn restic(&self, cache: &std::path::Path, args: &[&str]) -> std::process::Output {
+        let cache = cache.display().to_string();
+        super::restic(
+            &[
+                ("RESTIC_PASSWORD", "test-repository-password"),
+                ("AWS_ACCESS_KEY_ID", self.access_key.as_str()),
+                ("AWS_SECRET_ACCESS_KEY", self.secret_key.as_str()),
+                ("RESTIC_CACHE_DIR", cache.as_str()),
+            ],
+            args,
+        )
+    }
+
     /// Points the job at `bucket` on `endpoint` (this server, or a proxy in front of it).
     pub fn configure(&self, env: &mut JobEnv, endpoint: &str, bucket: &str) {
         env.set("UNSTOPPABLE_S3_ENDPOINT", endpoint)
