@@ -131,6 +131,17 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
                 incomplete_text(&s)
             );
             ("BackupIncomplete", reason)
+        } else if outcome.summary.as_ref().and_then(|s| s.reason.as_deref())
+            == Some(unstoppable_contract::reason::REPOSITORY_DAMAGED)
+        {
+            // The backup's snapshot is written; the check after it found damage.
+            let s = outcome.summary.clone().unwrap_or_default();
+            let reason = format!(
+                "snapshot {} was written, but the check found damage in the repository: {}",
+                s.snapshot_id.as_deref().unwrap_or("?"),
+                s.error.as_deref().unwrap_or("see the job's log")
+            );
+            ("RepositoryDamaged", reason)
         } else {
             let reason = outcome
                 .reason

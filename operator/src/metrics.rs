@@ -83,6 +83,10 @@ pub struct Metrics {
     last_duration: Family<ResourceLabels, FloatGauge>,
     last_added: Family<ResourceLabels, Gauge>,
     last_files: Family<FileLabels, Gauge>,
+    repository_damaged: Family<ResourceLabels, Gauge>,
+    last_check: Family<ResourceLabels, FloatGauge>,
+    last_prune: Family<ResourceLabels, FloatGauge>,
+    snapshots_kept: Family<ResourceLabels, Gauge>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
@@ -116,6 +120,10 @@ impl Default for Metrics {
             last_duration: Family::default(),
             last_added: Family::default(),
             last_files: Family::default(),
+            repository_damaged: Family::default(),
+            last_check: Family::default(),
+            last_prune: Family::default(),
+            snapshots_kept: Family::default(),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_duration: Family::new_with_constructor(reconcile_histogram),
@@ -193,6 +201,28 @@ impl Default for Metrics {
             "unstoppable_backup_last_files",
             "Files in the last successful backup by kind (new, changed, unmodified)",
             m.last_files.clone(),
+        );
+        r.register(
+            "unstoppable_backup_repository_damaged",
+            "1 when the check after the last backup of a resource found damage in its repository (reason RepositoryDamaged), 0 after a clean check",
+            m.repository_damaged.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_last_check_timestamp",
+            "Unix time when the last clean check of a resource's repository finished (all metadata and one slice of the data packs)",
+            Unit::Seconds,
+            m.last_check.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_last_prune_timestamp",
+            "Unix time when the last prune of a resource's repository finished",
+            Unit::Seconds,
+            m.last_prune.clone(),
+        );
+        r.register(
+            "unstoppable_backup_snapshots_kept",
+            "Snapshots of a resource its retention rules kept after its last successful backup",
+            m.snapshots_kept.clone(),
         );
         r.register(
             "unstoppable_reconciles",
@@ -353,6 +383,31 @@ impl Metrics {
             _ => 0,
         };
         self.last_failed_paths.get_or_create(l).set(failed_paths);
+        // What ran after the snapshot: the check (also when it failed the run), prune, retention.
+        if let Some(s) = summary {
+            if let Some(check) = &s.check {
+                let damaged = check.error.is_some();
+                self.repository_damaged
+                    .get_or_create(l)
+                    .set(i64::from(damaged));
+                if !damaged {
+                    self.last_check.get_or_create(l).set(finished);
+                }
+            }
+            if s.prune.as_ref().is_some_and(|p| p.error.is_none()) {
+                self.last_prune.get_or_create(l).set(finished);
+            }
+            if let Some(kept) = s
+                .retention
+                .as_ref()
+                .filter(|r| r.error.is_none())
+                .map(|r| r.kept)
+            {
+                self.snapshots_kept
+                    .get_or_create(l)
+                    .set(i64::try_from(kept).unwrap_or(i64::MAX));
+            }
+        }
         if success {
             self.last_success.get_or_create(l).set(finished);
             if let Some(s) = summary {
@@ -408,6 +463,10 @@ impl Metrics {
         self.created.remove(l);
         self.last_duration.remove(l);
         self.last_added.remove(l);
+        self.repository_damaged.remove(l);
+        self.last_check.remove(l);
+        self.last_prune.remove(l);
+        self.snapshots_kept.remove(l);
         for result in RESULTS {
             self.runs.remove(&run_labels(l, result.as_str()));
         }
@@ -464,6 +523,66 @@ mod tests {
             r#"unstoppable_backup_last_run_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 2000.0"#,
             r#"unstoppable_backup_last_run_success{namespace="ns",customer="acme",resource="www"} 1"#,
             r#"unstoppable_backup_runs_total{namespace="ns",customer="acme",resource="www",result="failure"} 1"#,
+        ] {
+            assert!(text.contains(needle), "missing {needle}\n{text}");
+        }
+    }
+
+    #[test]
+    fn what_ran_after_the_snapshot_is_exported_and_damage_clears_with_a_clean_check() {
+        use unstoppable_contract::{CheckOutcome, PruneOutcome, RetentionOutcome};
+        let m = Metrics::default();
+        let damaged = RunSummary {
+            reason: Some("RepositoryDamaged".into()),
+            check: Some(CheckOutcome {
+                slice: "2/30".into(),
+                error: Some("pack abc: hash mismatch".into()),
+            }),
+            ..Default::default()
+        };
+        m.record_run(
+            &labels("www"),
+            1_000.0,
+            Some(&damaged),
+            RunResult::Failed,
+            true,
+        );
+        let text = m.encode();
+        assert!(
+            text.contains(r#"unstoppable_backup_repository_damaged{namespace="ns",customer="acme",resource="www"} 1"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("unstoppable_backup_last_check_timestamp_seconds{"),
+            "{text}"
+        );
+        let clean = RunSummary {
+            success: true,
+            check: Some(CheckOutcome {
+                slice: "3/30".into(),
+                error: None,
+            }),
+            prune: Some(PruneOutcome::default()),
+            retention: Some(RetentionOutcome {
+                kept: 9,
+                removed: 1,
+                error: None,
+            }),
+            ..Default::default()
+        };
+        m.record_run(
+            &labels("www"),
+            2_000.0,
+            Some(&clean),
+            RunResult::Success,
+            true,
+        );
+        let text = m.encode();
+        for needle in [
+            r#"unstoppable_backup_repository_damaged{namespace="ns",customer="acme",resource="www"} 0"#,
+            r#"unstoppable_backup_last_check_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 2000.0"#,
+            r#"unstoppable_backup_last_prune_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 2000.0"#,
+            r#"unstoppable_backup_snapshots_kept{namespace="ns",customer="acme",resource="www"} 9"#,
         ] {
             assert!(text.contains(needle), "missing {needle}\n{text}");
         }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use unstoppable_contract::{RunResult, RunSummary};
+use unstoppable_contract::{CheckOutcome, PruneOutcome, RetentionOutcome, RunResult, RunSummary};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 
 /// Every series name the operator exposes, with every family populated.
@@ -18,13 +18,14 @@ fn exported() -> BTreeSet<String> {
     m.set_ready(&l, true);
     m.watch_failed("x");
     m.set_undecodable("BackupResource", 0);
-    m.record_run(
-        &l,
-        1.0,
-        Some(&RunSummary::default()),
-        RunResult::Success,
-        true,
-    );
+    // A run after which everything ran: retention, prune and a clean check.
+    let full = RunSummary {
+        check: Some(CheckOutcome::default()),
+        prune: Some(PruneOutcome::default()),
+        retention: Some(RetentionOutcome::default()),
+        ..Default::default()
+    };
+    m.record_run(&l, 1.0, Some(&full), RunResult::Success, true);
     m.record_run(&l, 2.0, None, RunResult::Failed, true);
     m.reconciled("x", std::time::Duration::from_millis(3));
     m.reconcile_failed("x");

@@ -1065,6 +1065,69 @@ async fn a_failed_job_records_the_reason_and_counts_a_failure() {
 }
 
 #[tokio::test]
+async fn damage_found_by_the_check_is_reported_as_repository_damaged_and_exported() {
+    let (ctx, mut api) = setup();
+    let summary = RunSummary {
+        command: "backup".into(),
+        success: false,
+        result: Some(RunResult::Failed),
+        reason: Some("RepositoryDamaged".into()),
+        snapshot_id: Some("feedc0de".into()),
+        error: Some("the check found damage: pack 1234abcd: hash mismatch".into()),
+        check: Some(unstoppable_contract::CheckOutcome {
+            slice: "7/30".into(),
+            error: Some("the check found damage: pack 1234abcd: hash mismatch".into()),
+        }),
+        ..Default::default()
+    };
+    let pods = pod_list(&summary, 4);
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{RESOURCES}/www"),
+            StatusCode::OK,
+            serde_json::to_value(BackupResource::test()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/pods",
+            StatusCode::OK,
+            pods,
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let c = condition(&patch.body["status"], "LastBackupSucceeded");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some("False"), Some("RepositoryDamaged"))
+        );
+        let message = c["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("feedc0de") && message.contains("hash mismatch"),
+            "{message}"
+        );
+        let event = api.expect_event("RepositoryDamaged").await;
+        assert_eq!(event.body["type"], "Warning");
+    });
+    let metrics = ctx.metrics.clone();
+    job_controller::reconcile(Arc::new(finished_job("Failed")), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = metrics.encode();
+    let needle = r#"unstoppable_backup_repository_damaged{namespace="backups",customer="acme",resource="www"} 1"#;
+    assert!(text.contains(needle), "{text}");
+}
+
+#[tokio::test]
 async fn an_incomplete_job_is_reported_with_its_paths_and_counted_as_incomplete() {
     let (ctx, mut api) = setup();
     let summary = RunSummary {
