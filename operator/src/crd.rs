@@ -52,6 +52,9 @@ pub struct BackupCustomerSpec {
     /// How many snapshots to keep, unless a resource overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    /// Maintenance defaults of the customer's resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
     /// The local volume for the hot part (repository metadata) of each resource.
     #[serde(default)]
     pub hot_storage: HotStorage,
@@ -178,6 +181,23 @@ pub struct Retention {
     pub keep_within: Option<String>,
 }
 
+/// Repository maintenance, run inside each successful backup (no schedule of its own).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Maintenance {
+    /// Days between prunes (two-phase, never downloading data packs from the bucket); a missed
+    /// prune runs at the next backup. 0 prunes after every backup. Default: 7.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 365))]
+    pub prune_interval_days: Option<u32>,
+    /// Every data pack is read back from the bucket and verified once per this many days: each
+    /// backup reads its share, by the schedule's interval. 0 reads no data (the metadata is
+    /// still checked after every backup). Default: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = 3660))]
+    pub check_period_days: Option<u32>,
+}
+
 /// The hot volume of a resource: one PersistentVolumeClaim per resource.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
@@ -275,6 +295,9 @@ pub struct BackupResourceSpec {
     /// Overrides the customer's retention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention: Option<Retention>,
+    /// Overrides the customer's maintenance settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
     /// Overrides the customer's hot storage for this resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hot_storage: Option<HotStorage>,

@@ -10,10 +10,11 @@ use unstoppable_contract::{
     RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 
-use crate::crd::{BackupCustomer, BackupResource, Retention};
+use crate::crd::{BackupCustomer, BackupResource, Maintenance, Retention};
 use crate::keys::*;
 use crate::names::bucket_of;
 use crate::render::RenderError;
+use crate::schedule::Schedule;
 
 /// Where the job pod mounts the hot volume.
 pub const HOT_MOUNT: &str = "/var/lib/unstoppable/hot";
@@ -165,7 +166,13 @@ fn job_config(
             customer.spec.retention.as_ref(),
             resource.spec.retention.as_ref(),
         ),
-        maintenance: MaintenanceConfig::default(),
+        maintenance: maintenance(
+            customer.spec.maintenance.as_ref(),
+            resource.spec.maintenance.as_ref(),
+            Schedule::parse(&resource.spec.schedule, resource.spec.time_zone.as_deref())
+                .and_then(|s| s.expected_interval_seconds_cached(chrono::Utc::now()))
+                .ok(),
+        ),
     })
 }
 
@@ -182,6 +189,41 @@ fn retention(customer: Option<&Retention>, resource: Option<&Retention>) -> Rete
         keep_monthly: r.keep_monthly.or(c.keep_monthly),
         keep_yearly: r.keep_yearly.or(c.keep_yearly),
         keep_within: r.keep_within.clone().or_else(|| c.keep_within.clone()),
+    }
+}
+
+/// Days over which every data pack is read back once, when neither the customer nor the
+/// resource says.
+const CHECK_PERIOD_DAYS: u32 = 30;
+
+/// The maintenance settings: each the resource sets, else the customer's, else the default. The
+/// check period becomes a number of slices, one read per backup: the period divided by the
+/// schedule's longest interval, so that every pack is read within the period.
+fn maintenance(
+    customer: Option<&Maintenance>,
+    resource: Option<&Maintenance>,
+    interval_seconds: Option<i64>,
+) -> MaintenanceConfig {
+    let none = Maintenance::default();
+    let (c, r) = (customer.unwrap_or(&none), resource.unwrap_or(&none));
+    let period_days = r
+        .check_period_days
+        .or(c.check_period_days)
+        .unwrap_or(CHECK_PERIOD_DAYS);
+    let check_slices = match (period_days, interval_seconds) {
+        (0, _) => 0,
+        (days, Some(interval)) if interval > 0 => {
+            let slices = (i64::from(days) * 86_400) / interval;
+            u32::try_from(slices.clamp(1, 100_000)).unwrap_or(1)
+        }
+        (days, _) => days,
+    };
+    MaintenanceConfig {
+        prune_interval_days: r
+            .prune_interval_days
+            .or(c.prune_interval_days)
+            .unwrap_or(defaults::PRUNE_INTERVAL_DAYS),
+        check_slices,
     }
 }
 

@@ -721,6 +721,48 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_settings_override_rule_by_rule_and_the_check_period_becomes_slices() {
+        // Daily schedule (0 3 * * *): the default 30-day period is 30 slices, one a backup.
+        let d = rendered(&BackupCustomer::test(), &BackupResource::test());
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_MAINTENANCE_CHECK_SLICES").as_deref(),
+            Some("30")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_MAINTENANCE_PRUNE_INTERVAL_DAYS").as_deref(),
+            Some("7")
+        );
+        let mut c = BackupCustomer::test();
+        c.spec.maintenance = Some(crate::crd::Maintenance {
+            prune_interval_days: Some(14),
+            check_period_days: Some(7),
+        });
+        let mut r = BackupResource::test();
+        r.spec.schedule = "0 * * * *".into();
+        r.spec.maintenance = Some(crate::crd::Maintenance {
+            prune_interval_days: Some(1),
+            check_period_days: None,
+        });
+        let d = rendered(&c, &r);
+        // Hourly: a week is 168 backups, each reading one slice.
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_MAINTENANCE_CHECK_SLICES").as_deref(),
+            Some("168")
+        );
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_MAINTENANCE_PRUNE_INTERVAL_DAYS").as_deref(),
+            Some("1")
+        );
+        // A period shorter than the interval still reads everything at every backup.
+        r.spec.schedule = "0 3 1 * *".into();
+        let d = rendered(&c, &r);
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_MAINTENANCE_CHECK_SLICES").as_deref(),
+            Some("1")
+        );
+    }
+
+    #[test]
     fn unsupported_or_missing_secret_sources_are_errors() {
         let mut c = BackupCustomer::test();
         c.spec.secrets.secret_ref = None;
