@@ -149,6 +149,11 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
         }
         _ => None,
     };
+    // What the prune left is what kept snapshots need: keep it locked long enough.
+    let object_lock = match &prune {
+        Some(p) if p.error.is_none() => rt.block_on(upkeep::locks::extend(cfg, now.timestamp())),
+        _ => None,
+    };
     let check = complete
         .then(|| upkeep::check::run(cfg, &repo, &mut upkeep_state))
         .flatten();
@@ -197,6 +202,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
         retention,
         prune,
         check,
+        object_lock,
         ..Default::default()
     })
 }

@@ -209,6 +209,17 @@ fn missing_field_key(at: &str, message: &str) -> Option<String> {
 fn validate(config: &JobConfig) -> Result<(), ConfigError> {
     require_name("customer", &config.customer)?;
     crate::retention::keep_options(&config.retention)?;
+    if let Some(days) = config.s3.as_ref().and_then(|s| s.object_lock_days) {
+        let prune = config.maintenance.prune_interval_days;
+        if u64::from(days) <= 2 * u64::from(prune) {
+            return Err(ConfigError::new(
+                "s3.object_lock_days",
+                format!(
+                    "{days} is not more than twice maintenance.prune_interval_days ({prune}): a lock could run out before the next prune extends it; prune more often or lock longer"
+                ),
+            ));
+        }
+    }
     require_name("resource", &config.resource)?;
     if let Some(ftps) = &config.ftps {
         validate_ftps(ftps)?;

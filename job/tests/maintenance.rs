@@ -345,6 +345,87 @@ fn on_a_compliance_locked_bucket_forget_and_prune_leave_delete_markers_and_every
 }
 
 #[test]
+fn after_a_prune_every_object_the_repository_keeps_is_locked_for_the_full_days_again() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    sample_tree(&server.data(), 15, 10).expect("tree");
+    let s3 = s3();
+    let bucket = &format!("lock-extend-{}", std::process::id());
+    s3.create_bucket(bucket, true);
+    // The bucket locks each new version for 1 day; the repository's data must stay locked for 5.
+    let lock = s3.aws(&[
+        "s3api", "put-object-lock-configuration", "--bucket", bucket,
+        "--object-lock-configuration",
+        r#"{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":1}}}"#,
+    ]);
+    assert!(
+        lock.status.success(),
+        "{}",
+        String::from_utf8_lossy(&lock.stderr)
+    );
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    env.ftps(server.port, "/data");
+    s3.configure(&mut env, &s3.endpoint, bucket);
+    env.set("UNSTOPPABLE_S3_OBJECT_LOCK_DAYS", "5")
+        .set("UNSTOPPABLE_MAINTENANCE_PRUNE_INTERVAL_DAYS", "1");
+
+    // The first backup prunes (never pruned before), then extends every lock ending within
+    // twice the prune interval: all of them.
+    let started = jiff::Timestamp::now();
+    let summary = env.run(&["backup"]).assert_ok();
+    let locks = summary
+        .object_lock
+        .expect("locks looked at after the prune");
+    assert_eq!(locks.error, None);
+    assert!(locks.checked >= 5, "{locks:?}");
+    assert_eq!(locks.extended, locks.checked, "{locks:?}");
+    let out = s3.aws(&[
+        "s3api",
+        "list-objects-v2",
+        "--bucket",
+        bucket,
+        "--prefix",
+        "www/data/",
+    ]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("listing");
+    // A pack, not one of the back-end's directory markers (`www/data/00/`).
+    let key = listed["Contents"]
+        .as_array()
+        .expect("objects")
+        .iter()
+        .filter_map(|o| o["Key"].as_str())
+        .find(|k| !k.ends_with('/'))
+        .expect("a pack")
+        .to_string();
+    let out = s3.aws(&[
+        "s3api",
+        "get-object-retention",
+        "--bucket",
+        bucket,
+        "--key",
+        &key,
+    ]);
+    let retention: serde_json::Value = serde_json::from_slice(&out.stdout).expect("retention");
+    assert_eq!(retention["Retention"]["Mode"], "COMPLIANCE");
+    let until: jiff::Timestamp = retention["Retention"]["RetainUntilDate"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("a retain-until date");
+    let days = until.duration_since(started).as_hours() / 24;
+    assert!(days >= 4, "locked for {days} days only: {retention}");
+
+    // The next backup is not a prune (a day has not passed): nothing to extend.
+    let again = env.run(&["backup"]).assert_ok();
+    assert_eq!(again.object_lock, None);
+
+    // A lock of 2 days cannot outlast a prune interval of 1 day with its margin: refused.
+    env.set("UNSTOPPABLE_S3_OBJECT_LOCK_DAYS", "2");
+    let run = env.run(&["backup"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("s3.object_lock_days"), "{}", run.stderr);
+}
+
+#[test]
 fn a_bad_retention_rule_is_a_configuration_error_naming_the_key() {
     let work = TestDir::new();
     let mut env = JobEnv::new("acme", "www", &work.join("hot"));

@@ -43,6 +43,9 @@ pub const GROUP: &str = "unstoppable.dev";
         json_path = ".metadata.creationTimestamp"
     )
 )]
+// Object Lock is extended when a prune runs, to now + days for what ends within twice the
+// prune interval: a lock no longer than that could run out before the next prune.
+#[x_kube(validation = Rule::new("!has(self.coldStorage.objectLock) || self.coldStorage.objectLock.days > 2 * (has(self.maintenance) && has(self.maintenance.pruneIntervalDays) ? self.maintenance.pruneIntervalDays : 7)").message("coldStorage.objectLock.days must exceed twice maintenance.pruneIntervalDays (7 by default): a lock could run out before the next prune extends it"))]
 #[serde(rename_all = "camelCase")]
 pub struct BackupCustomerSpec {
     /// Where the customer's backup data (the cold part of every repository) is stored.

@@ -141,6 +141,7 @@ fn job_config(
             access_key_id: Secret::default(),
             secret_access_key: Secret::default(),
             path_style: cold.path_style,
+            object_lock_days: cold.object_lock.as_ref().map(|l| l.days),
         }),
         infisical: customer
             .spec

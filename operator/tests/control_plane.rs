@@ -230,6 +230,29 @@ async fn our_crds_install_and_admission_refuses_what_kubernetes_would_refuse() {
             "`{bad}`: {err}"
         );
     }
+    // Object Lock must outlast the prune interval with its margin (CEL across two fields).
+    let customer = |name: &str, days: u32, prune: Option<u32>| {
+        let maintenance = prune
+            .map(|p| format!("  maintenance:\n    pruneIntervalDays: {p}\n"))
+            .unwrap_or_default();
+        format!(
+            "apiVersion: unstoppable.dev/v1alpha1\nkind: BackupCustomer\nmetadata:\n  name: {name}\nspec:\n  coldStorage:\n    endpoint: https://s3.example.org\n    objectLock:\n      mode: Compliance\n      days: {days}\n  secrets:\n    secretRef:\n      name: x\n{maintenance}"
+        )
+    };
+    let err = create(&client, &ns, &customer("lock-10", 10, None))
+        .await
+        .expect_err("10 lock days with the default weekly prune");
+    assert!(
+        err.to_string().contains("objectLock.days must exceed"),
+        "{err}"
+    );
+    create(&client, &ns, &customer("lock-10-daily", 10, Some(1)))
+        .await
+        .unwrap_or_else(|e| panic!("10 lock days with a daily prune refused: {e}"));
+    create(&client, &ns, &customer("lock-15", 15, None))
+        .await
+        .unwrap_or_else(|e| panic!("15 lock days with the default prune refused: {e}"));
+
     // Gone before the next test starts an operator that watches every namespace.
     let _ = namespaces.delete(&ns, &Default::default()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);

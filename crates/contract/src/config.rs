@@ -183,6 +183,10 @@ pub struct S3Config {
     /// Path-style addressing (`endpoint/bucket/key`), as MinIO and SeaweedFS expect.
     #[serde(default = "default_path_style")]
     pub path_style: bool,
+    /// Days of the bucket's Object Lock retention: when prune runs, every object the repository
+    /// still has is kept locked until at least now + these days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock_days: Option<u32>,
 }
 
 /// Infisical (universal auth) as the source of the job's credentials. The secrets named by the
@@ -472,6 +476,13 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         "true",
         "Path-style addressing (MinIO, SeaweedFS); `false` for virtual-host style."
     ),
+    key!(
+        "s3.object_lock_days",
+        Number,
+        false,
+        "",
+        "The bucket's Object Lock retention in days. When a prune runs, every object the repository still has whose lock ends within twice `maintenance.prune_interval_days` is locked again until now + these days (as Kopia's `--extend-object-locks`), so data a kept snapshot needs never becomes deletable; must exceed twice the prune interval."
+    ),
     key!("infisical.site_url", Text, false, "", "Infisical site, e.g. `https://app.infisical.com`; with it, credentials not set otherwise are read from Infisical."),
     key!("infisical.client_id", Text, true, "", "Client id of the machine identity (universal auth)."),
     key!("infisical.client_secret", Text, true, "", "Client secret of the machine identity."),
@@ -649,6 +660,7 @@ mod tests {
                 access_key_id: Secret::new("a"),
                 secret_access_key: Secret::new("s"),
                 path_style: true,
+                object_lock_days: Some(30),
             }),
             infisical: Some(InfisicalConfig {
                 site_url: "https://i".into(),

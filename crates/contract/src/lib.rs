@@ -12,7 +12,7 @@ pub use config::{
     RepositoryConfig, RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 pub use summary::{
-    CheckOutcome, FailedPath, PruneOutcome, RetentionOutcome, RunResult, RunSummary,
+    CheckOutcome, FailedPath, LockOutcome, PruneOutcome, RetentionOutcome, RunResult, RunSummary,
     SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS,
 };
 

@@ -93,6 +93,19 @@ pub struct RunSummary {
     /// The check after the backup: full metadata, and this run's slice of the data packs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckOutcome>,
+    /// Object Lock retention extended after a prune (locked buckets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<LockOutcome>,
+}
+
+/// Objects whose Object Lock retention was looked at and extended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockOutcome {
+    pub checked: u64,
+    pub extended: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The check of one run.
@@ -163,6 +176,13 @@ impl RunSummary {
         }
         if let Some(error) = shortened.check.as_mut().and_then(|c| c.error.as_mut()) {
             *error = cut(error, 600);
+        }
+        if let Some(error) = shortened
+            .object_lock
+            .as_mut()
+            .and_then(|l| l.error.as_mut())
+        {
+            *error = cut(error, 300);
         }
         loop {
             let line = serde_json::to_string(&shortened).unwrap_or_default();

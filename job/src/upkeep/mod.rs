@@ -5,6 +5,7 @@
 //! and a check that starts its round again.
 
 pub mod check;
+pub mod locks;
 pub mod prune;
 
 use std::path::Path;
