@@ -275,17 +275,7 @@ fn on_a_compliance_locked_bucket_forget_and_prune_leave_delete_markers_and_every
     sample_tree(&data, 14, 10).expect("tree");
     let s3 = s3();
     let bucket = &format!("locked-prune-{}", std::process::id());
-    s3.create_bucket(bucket, true);
-    let lock = s3.aws(&[
-        "s3api", "put-object-lock-configuration", "--bucket", bucket,
-        "--object-lock-configuration",
-        r#"{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":1}}}"#,
-    ]);
-    assert!(
-        lock.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lock.stderr)
-    );
+    s3.create_compliance_bucket(bucket, 1);
     let work = TestDir::new();
     let mut env = JobEnv::new("acme", "www", &work.join("hot"));
     env.ftps(server.port, "/data");
@@ -350,18 +340,8 @@ fn after_a_prune_every_object_the_repository_keeps_is_locked_for_the_full_days_a
     sample_tree(&server.data(), 15, 10).expect("tree");
     let s3 = s3();
     let bucket = &format!("lock-extend-{}", std::process::id());
-    s3.create_bucket(bucket, true);
     // The bucket locks each new version for 1 day; the repository's data must stay locked for 5.
-    let lock = s3.aws(&[
-        "s3api", "put-object-lock-configuration", "--bucket", bucket,
-        "--object-lock-configuration",
-        r#"{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":1}}}"#,
-    ]);
-    assert!(
-        lock.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lock.stderr)
-    );
+    s3.create_compliance_bucket(bucket, 1);
     let work = TestDir::new();
     let mut env = JobEnv::new("acme", "www", &work.join("hot"));
     env.ftps(server.port, "/data");

@@ -77,17 +77,7 @@ fn credentials_from_infisical_back_up_into_a_locked_bucket_that_the_job_cannot_d
     let infisical = standin(json!({}));
     let s3 = s3();
     let bucket = &format!("locked-{}", std::process::id());
-    s3.create_bucket(bucket, true);
-    let lock = s3.aws(&[
-        "s3api", "put-object-lock-configuration", "--bucket", bucket,
-        "--object-lock-configuration",
-        r#"{"ObjectLockEnabled":"Enabled","Rule":{"DefaultRetention":{"Mode":"COMPLIANCE","Days":1}}}"#,
-    ]);
-    assert!(
-        lock.status.success(),
-        "{}",
-        String::from_utf8_lossy(&lock.stderr)
-    );
+    s3.create_compliance_bucket(bucket, 1);
 
     let work = TestDir::new();
     let mut env = env_via_infisical(&work, &server, &infisical, "www");

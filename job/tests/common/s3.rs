@@ -57,6 +57,28 @@ impl S3 {
         );
     }
 
+    /// A bucket with Object Lock whose default retention locks every new version for `days` in
+    /// COMPLIANCE mode (nobody can shorten or remove it).
+    pub fn create_compliance_bucket(&self, name: &str, days: u32) {
+        self.create_bucket(name, true);
+        let rule = format!(
+            r#"{{"ObjectLockEnabled":"Enabled","Rule":{{"DefaultRetention":{{"Mode":"COMPLIANCE","Days":{days}}}}}}}"#
+        );
+        let out = self.aws(&[
+            "s3api",
+            "put-object-lock-configuration",
+            "--bucket",
+            name,
+            "--object-lock-configuration",
+            &rule,
+        ]);
+        assert!(
+            out.status.success(),
+            "lock bucket {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Runs restic with this server's keys and the test repository password (`cache` keeps its
     /// cache out of the user's home).
     pub fn restic(&self, cache: &std::path::Path, args: &[&str]) -> std::process::Output {
