@@ -160,6 +160,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
     if complete {
         upkeep_state.save(Path::new(&cfg.repository.hot_dir));
     }
+    let repository = upkeep::size::measure(Path::new(&cfg.repository.hot_dir), &repo);
     let damaged = check.as_ref().is_some_and(|c| c.error.is_some());
     if complete {
         tracing::info!(snapshot = %id, "backup finished");
@@ -203,6 +204,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
         prune,
         check,
         object_lock,
+        repository,
         ..Default::default()
     })
 }

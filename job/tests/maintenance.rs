@@ -54,6 +54,12 @@ fn twelve_backups_with_keep_last_3_and_keep_daily_2_keep_exactly_those_and_resto
             "run {i}: every snapshot of the resource is either kept or removed"
         );
         before = retention.kept;
+        // The tree holds some 300 KB; the hot part keeps metadata only.
+        let size = summary
+            .repository
+            .expect("the summary reports the repository's size");
+        assert!(size.cold_bytes > 100_000 && size.hot_bytes > 0, "{size:?}");
+        assert!(size.hot_bytes < size.cold_bytes, "{size:?}");
         ids.push(summary.snapshot_id.expect("snapshot id"));
     }
     // keep-last 3: runs 11, 10, 9; keep-daily 2: the newest of 6 March (11) and of 5 March (9).

@@ -440,6 +440,34 @@ pub struct BackupResourceStatus {
     /// The generation this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// What ran after the backups: retention, prune, the rolling check; the repository's size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<MaintenanceStatus>,
+}
+
+/// What ran after the backups of a resource, as their jobs reported it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct MaintenanceStatus {
+    /// Snapshots the retention rules kept after the last successful backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_kept: Option<u64>,
+    /// When the last prune finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_prune_time: Option<Time>,
+    /// When the last clean check finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check_time: Option<Time>,
+    /// The slice of the data packs the last clean check read, e.g. `12/30`: how far the current
+    /// period has come in reading every pack back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_check_slice: Option<String>,
+    /// Bytes of the hot part (metadata on the hot volume).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hot_bytes: Option<u64>,
+    /// Bytes of packs in the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_bytes: Option<u64>,
 }
 
 /// A failed run.

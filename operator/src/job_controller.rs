@@ -11,12 +11,13 @@ use kube::ResourceExt;
 
 use crate::conditions;
 use crate::context::Context;
-use crate::crd::{BackupResource, LastFailure, LastSnapshot};
+use crate::crd::{BackupResource, BackupResourceStatus, LastFailure, LastSnapshot};
 use crate::error::{Error, Result};
 use crate::keys::ANNOTATION_RESOURCE;
 use crate::metrics::ResourceLabels;
 use crate::results::interpret;
 use crate::status::patch_status;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use unstoppable_contract::{RunResult, RunSummary};
 
 pub const CONTROLLER: &str = "job";
@@ -84,6 +85,9 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
 
     let generation = res.metadata.generation;
     status.last_schedule_time = outcome.started.clone().or(status.last_schedule_time);
+    if let Some(summary) = &outcome.summary {
+        note_maintenance(&mut status, summary, &outcome.finished);
+    }
     if outcome.success {
         status.last_successful_time = Some(outcome.finished.clone());
         let s = outcome.summary.clone().unwrap_or_default();
@@ -174,6 +178,29 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         .await;
     }
     Ok(Action::await_change())
+}
+
+/// Records what ran after the backup (each part only when it ran and succeeded), keeping what
+/// earlier runs recorded otherwise.
+fn note_maintenance(status: &mut BackupResourceStatus, s: &RunSummary, finished: &Time) {
+    let m = status.maintenance.get_or_insert_with(Default::default);
+    if let Some(r) = s.retention.as_ref().filter(|r| r.error.is_none()) {
+        m.snapshots_kept = Some(r.kept);
+    }
+    if s.prune.as_ref().is_some_and(|p| p.error.is_none()) {
+        m.last_prune_time = Some(finished.clone());
+    }
+    if let Some(c) = s.check.as_ref().filter(|c| c.error.is_none()) {
+        m.last_check_time = Some(finished.clone());
+        m.last_check_slice = Some(c.slice.clone());
+    }
+    if let Some(size) = &s.repository {
+        m.hot_bytes = Some(size.hot_bytes);
+        m.cold_bytes = Some(size.cold_bytes);
+    }
+    if status.maintenance.as_ref() == Some(&Default::default()) {
+        status.maintenance = None;
+    }
 }
 
 /// "N paths could not be read: `a` (why), `b` (why), ..." from an incomplete run's summary.

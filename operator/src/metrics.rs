@@ -52,6 +52,15 @@ pub struct FileLabels {
     pub kind: &'static str,
 }
 
+/// A part of a resource's repository: `hot` or `cold`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartLabels {
+    pub namespace: Arc<str>,
+    pub customer: Arc<str>,
+    pub resource: Arc<str>,
+    pub part: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
@@ -87,6 +96,7 @@ pub struct Metrics {
     last_check: Family<ResourceLabels, FloatGauge>,
     last_prune: Family<ResourceLabels, FloatGauge>,
     snapshots_kept: Family<ResourceLabels, Gauge>,
+    repository_bytes: Family<PartLabels, Gauge>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
@@ -124,6 +134,7 @@ impl Default for Metrics {
             last_check: Family::default(),
             last_prune: Family::default(),
             snapshots_kept: Family::default(),
+            repository_bytes: Family::default(),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_duration: Family::new_with_constructor(reconcile_histogram),
@@ -223,6 +234,12 @@ impl Default for Metrics {
             "unstoppable_backup_snapshots_kept",
             "Snapshots of a resource its retention rules kept after its last successful backup",
             m.snapshots_kept.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_backup_repository",
+            "Size of a resource's repository after its last run: the hot part on its volume, the packs in the bucket",
+            Unit::Bytes,
+            m.repository_bytes.clone(),
         );
         r.register(
             "unstoppable_reconciles",
@@ -407,6 +424,13 @@ impl Metrics {
                     .get_or_create(l)
                     .set(i64::try_from(kept).unwrap_or(i64::MAX));
             }
+            if let Some(size) = &s.repository {
+                for (part, bytes) in [("hot", size.hot_bytes), ("cold", size.cold_bytes)] {
+                    self.repository_bytes
+                        .get_or_create(&part_labels(l, part))
+                        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+                }
+            }
         }
         if success {
             self.last_success.get_or_create(l).set(finished);
@@ -473,6 +497,9 @@ impl Metrics {
         for kind in FILE_KINDS {
             self.last_files.remove(&file_labels(l, kind));
         }
+        for part in ["hot", "cold"] {
+            self.repository_bytes.remove(&part_labels(l, part));
+        }
     }
 
     /// Resources with any series of any per-resource family.
@@ -487,6 +514,15 @@ fn run_labels(l: &ResourceLabels, result: &'static str) -> RunLabels {
         customer: l.customer.clone(),
         resource: l.resource.clone(),
         result,
+    }
+}
+
+fn part_labels(l: &ResourceLabels, part: &'static str) -> PartLabels {
+    PartLabels {
+        namespace: l.namespace.clone(),
+        customer: l.customer.clone(),
+        resource: l.resource.clone(),
+        part,
     }
 }
 
@@ -568,6 +604,10 @@ mod tests {
                 removed: 1,
                 error: None,
             }),
+            repository: Some(unstoppable_contract::RepositorySize {
+                hot_bytes: 300,
+                cold_bytes: 5000,
+            }),
             ..Default::default()
         };
         m.record_run(
@@ -583,6 +623,7 @@ mod tests {
             r#"unstoppable_backup_last_check_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 2000.0"#,
             r#"unstoppable_backup_last_prune_timestamp_seconds{namespace="ns",customer="acme",resource="www"} 2000.0"#,
             r#"unstoppable_backup_snapshots_kept{namespace="ns",customer="acme",resource="www"} 9"#,
+            r#"unstoppable_backup_repository_bytes{namespace="ns",customer="acme",resource="www",part="cold"} 5000"#,
         ] {
             assert!(text.contains(needle), "missing {needle}\n{text}");
         }

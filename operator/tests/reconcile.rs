@@ -939,6 +939,19 @@ async fn a_succeeded_job_updates_status_events_and_metrics() {
         bytes_listed: 1000,
         bytes_added: 300,
         duration_seconds: 42.0,
+        retention: Some(unstoppable_contract::RetentionOutcome {
+            kept: 12,
+            removed: 1,
+            error: None,
+        }),
+        check: Some(unstoppable_contract::CheckOutcome {
+            slice: "4/30".into(),
+            error: None,
+        }),
+        repository: Some(unstoppable_contract::RepositorySize {
+            hot_bytes: 2048,
+            cold_bytes: 1_000_000,
+        }),
         ..Default::default()
     };
     let pods = pod_list(&summary, 0);
@@ -978,6 +991,16 @@ async fn a_succeeded_job_updates_status_events_and_metrics() {
         assert_eq!(s["lastSnapshot"]["id"], "0123abcd");
         assert_eq!(s["lastSnapshot"]["filesNew"], 5);
         assert_eq!(s["lastSnapshot"]["bytesAdded"], 300);
+        // What ran after the backup; no prune ran, so none is recorded.
+        let m = &s["maintenance"];
+        assert_eq!(m["snapshotsKept"], 12);
+        assert_eq!(m["lastCheckTime"], "2026-01-10T03:05:00Z");
+        assert_eq!(m["lastCheckSlice"], "4/30");
+        assert_eq!(
+            (m["hotBytes"].as_u64(), m["coldBytes"].as_u64()),
+            (Some(2048), Some(1_000_000))
+        );
+        assert!(m.get("lastPruneTime").is_none_or(Value::is_null), "{m}");
         let c = condition(s, "LastBackupSucceeded");
         assert_eq!(
             (c["status"].as_str(), c["reason"].as_str()),

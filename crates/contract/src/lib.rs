@@ -12,8 +12,8 @@ pub use config::{
     RepositoryConfig, RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 pub use summary::{
-    CheckOutcome, FailedPath, LockOutcome, PruneOutcome, RetentionOutcome, RunResult, RunSummary,
-    SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS,
+    CheckOutcome, FailedPath, LockOutcome, PruneOutcome, RepositorySize, RetentionOutcome,
+    RunResult, RunSummary, SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS,
 };
 
 /// Process exit codes of `unstoppable-job`.

@@ -96,6 +96,18 @@ pub struct RunSummary {
     /// Object Lock retention extended after a prune (locked buckets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object_lock: Option<LockOutcome>,
+    /// How large the repository is after the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<RepositorySize>,
+}
+
+/// The repository's size: the hot directory on its volume, and the packs in the bucket (from
+/// the index, without listing the bucket).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepositorySize {
+    pub hot_bytes: u64,
+    pub cold_bytes: u64,
 }
 
 /// Objects whose Object Lock retention was looked at and extended.

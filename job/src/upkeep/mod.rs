@@ -7,6 +7,7 @@
 pub mod check;
 pub mod locks;
 pub mod prune;
+pub mod size;
 
 use std::path::Path;
 
