@@ -152,7 +152,7 @@ pub struct SecretRef {
 }
 
 /// Keep policy (like `restic forget`): a snapshot is kept when any rule keeps it.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Retention {
     /// Keep the last n snapshots.
@@ -179,8 +179,11 @@ pub struct Retention {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 1000000))]
     pub keep_yearly: Option<u32>,
-    /// Keep every snapshot younger than this duration, e.g. `30d`, `1y2m`.
+    /// Keep every snapshot younger than this duration, counted back from the newest, e.g. `30d`,
+    /// `1y 2mo`, `2w` (or ISO 8601, `P30D`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = Rule::new("self.matches('^(P[0-9YMWDTHS.]+|([0-9]+ *[a-zA-Z]+,? *)+)$')").message("keepWithin must be a duration such as 30d, 1y 2mo or P30D"))]
     pub keep_within: Option<String>,
 }
 

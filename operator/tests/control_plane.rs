@@ -253,6 +253,22 @@ async fn our_crds_install_and_admission_refuses_what_kubernetes_would_refuse() {
         .await
         .unwrap_or_else(|e| panic!("15 lock days with the default prune refused: {e}"));
 
+    // keepWithin is a duration, checked at admission (the job would refuse it at every run).
+    let keep_within = |name: &str, within: &str| {
+        format!(
+            "apiVersion: unstoppable.dev/v1alpha1\nkind: BackupCustomer\nmetadata:\n  name: {name}\nspec:\n  coldStorage:\n    endpoint: https://s3.example.org\n  secrets:\n    secretRef:\n      name: x\n  retention:\n    keepWithin: \"{within}\"\n"
+        )
+    };
+    for (i, ok) in ["30d", "1y 2mo", "2w", "P30D"].iter().enumerate() {
+        create(&client, &ns, &keep_within(&format!("within-ok-{i}"), ok))
+            .await
+            .unwrap_or_else(|e| panic!("keepWithin `{ok}` refused: {e}"));
+    }
+    let err = create(&client, &ns, &keep_within("within-bad", "a fortnight"))
+        .await
+        .expect_err("keepWithin `a fortnight`");
+    assert!(err.to_string().contains("keepWithin must be"), "{err}");
+
     // Gone before the next test starts an operator that watches every namespace.
     let _ = namespaces.delete(&ns, &Default::default()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
