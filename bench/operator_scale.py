@@ -114,7 +114,9 @@ def main():
     op = subprocess.Popen([args.operator], stdout=log, stderr=log, env={
         "PATH": os.environ["PATH"], "KUBECONFIG": kubeconfig, "UNSTOPPABLE_JOB_IMAGE": "x",
         "UNSTOPPABLE_METRICS_ADDR": f"127.0.0.1:{port}", "RUST_LOG": os.environ.get("RUST_LOG", "warn"),
-        "UNSTOPPABLE_MAX_CONCURRENT_RECONCILES": str(args.concurrency)})
+        "UNSTOPPABLE_MAX_CONCURRENT_RECONCILES": str(args.concurrency),
+        # MALLOC_ARENA_MAX=16 compares with glibc's default arenas (the operator limits them to 2).
+        **{k: os.environ[k] for k in ("MALLOC_ARENA_MAX",) if k in os.environ}})
     start = time.time()
     peak = 0
     ready = 0

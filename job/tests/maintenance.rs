@@ -221,23 +221,12 @@ fn a_damaged_pack_is_found_by_the_rolling_check_within_its_period_and_backups_go
 
     // Damage the largest pack in the bucket (a data pack) through the S3 API, as bit rot or a
     // hostile writer would.
-    let out = s3.aws(&[
-        "s3api",
-        "list-objects-v2",
-        "--bucket",
-        bucket,
-        "--prefix",
-        "www/data/",
-    ]);
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("listing");
-    let key = listed["Contents"]
-        .as_array()
-        .expect("packs")
-        .iter()
-        .max_by_key(|o| o["Size"].as_u64().unwrap_or(0))
-        .and_then(|o| o["Key"].as_str())
-        .expect("a pack")
-        .to_string();
+    let key = s3
+        .objects(bucket, "www/data/")
+        .into_iter()
+        .max_by_key(|(_, size)| *size)
+        .map(|(key, _)| key)
+        .expect("a pack");
     let local = work.join("pack");
     let path = local.display().to_string();
     let uri = format!("s3://{bucket}/{key}");
@@ -312,20 +301,13 @@ fn on_a_compliance_locked_bucket_forget_and_prune_leave_delete_markers_and_every
 
     // The two forgotten snapshots are gone for the repository (delete markers), and every
     // version written is still in the bucket, locked.
-    let out = s3.aws(&[
-        "s3api",
+    let listed = s3.s3api(&[
         "list-object-versions",
         "--bucket",
         bucket,
         "--prefix",
         "www/snapshots/",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("versions");
     // Only snapshot files: the back-end also keeps a directory marker `www/snapshots/`.
     let count = |field: &str| {
         listed[field].as_array().map_or(0, |objects| {
@@ -368,33 +350,12 @@ fn after_a_prune_every_object_the_repository_keeps_is_locked_for_the_full_days_a
     assert_eq!(locks.error, None);
     assert!(locks.checked >= 5, "{locks:?}");
     assert_eq!(locks.extended, locks.checked, "{locks:?}");
-    let out = s3.aws(&[
-        "s3api",
-        "list-objects-v2",
-        "--bucket",
-        bucket,
-        "--prefix",
-        "www/data/",
-    ]);
-    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("listing");
-    // A pack, not one of the back-end's directory markers (`www/data/00/`).
-    let key = listed["Contents"]
-        .as_array()
-        .expect("objects")
-        .iter()
-        .filter_map(|o| o["Key"].as_str())
-        .find(|k| !k.ends_with('/'))
-        .expect("a pack")
-        .to_string();
-    let out = s3.aws(&[
-        "s3api",
-        "get-object-retention",
-        "--bucket",
-        bucket,
-        "--key",
-        &key,
-    ]);
-    let retention: serde_json::Value = serde_json::from_slice(&out.stdout).expect("retention");
+    let (key, _) = s3
+        .objects(bucket, "www/data/")
+        .into_iter()
+        .next()
+        .expect("a pack");
+    let retention = s3.s3api(&["get-object-retention", "--bucket", bucket, "--key", &key]);
     assert_eq!(retention["Retention"]["Mode"], "COMPLIANCE");
     let until: jiff::Timestamp = retention["Retention"]["RetainUntilDate"]
         .as_str()

@@ -96,20 +96,13 @@ fn credentials_from_infisical_back_up_into_a_locked_bucket_that_the_job_cannot_d
     assert_same_tree(&server.data(), &restored);
 
     // With the job's own credentials, no locked version of a pack, index or snapshot can be deleted.
-    let out = s3.aws(&[
-        "s3api",
+    let versions = s3.s3api(&[
         "list-object-versions",
         "--bucket",
         bucket,
         "--prefix",
         "www/",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let versions: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let versions = versions["Versions"].as_array().cloned().unwrap_or_default();
     for dir in ["www/data/", "www/index/", "www/snapshots/"] {
         let v = versions

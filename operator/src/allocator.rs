@@ -1,7 +1,8 @@
 //! The allocator's share of the operator's memory. glibc gives each thread that allocates an
 //! arena of its own (up to eight per core), and memory freed in one arena is not reused by
 //! another: with the runtime's worker and blocking threads all touching the same objects, the
-//! arenas held about 10 MiB more than the live data at 10,000 resources (bench/operator_scale.py).
+//! arenas held about 10 MiB more than the live data at 10,000 resources (compare with
+//! `MALLOC_ARENA_MAX=16 python3 bench/operator_scale.py …`).
 //! The operator spends its time waiting on the API server, so contention on fewer arenas is
 //! not felt.
 

@@ -193,10 +193,6 @@ fn retention(customer: Option<&Retention>, resource: Option<&Retention>) -> Rete
     }
 }
 
-/// Days over which every data pack is read back once, when neither the customer nor the
-/// resource says.
-const CHECK_PERIOD_DAYS: u32 = 30;
-
 /// The maintenance settings: each the resource sets, else the customer's, else the default. The
 /// check period becomes a number of slices, one read per backup: the period divided by the
 /// schedule's longest interval, so that every pack is read within the period.
@@ -210,7 +206,7 @@ fn maintenance(
     let period_days = r
         .check_period_days
         .or(c.check_period_days)
-        .unwrap_or(CHECK_PERIOD_DAYS);
+        .unwrap_or(defaults::CHECK_PERIOD_DAYS);
     let check_slices = match (period_days, interval_seconds) {
         (0, _) => 0,
         (days, Some(interval)) if interval > 0 => {

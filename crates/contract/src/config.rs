@@ -227,6 +227,9 @@ pub mod defaults {
     pub const PRUNE_INTERVAL_DAYS: u32 = 7;
     /// Slices of the rolling read-data check: every pack read once a month of daily backups.
     pub const CHECK_SLICES: u32 = 30;
+    /// Days over which every data pack is read back once, when the customer and the resource
+    /// do not say (the operator turns it into slices by the schedule).
+    pub const CHECK_PERIOD_DAYS: u32 = 30;
     /// Keep rules when neither the customer nor the resource sets any: the last 7 snapshots
     /// (several backups a day are not thinned out at once), a week of daily ones, five weekly
     /// ones and a year of monthly ones — at most 31 snapshots.

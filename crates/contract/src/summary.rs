@@ -180,21 +180,25 @@ impl RunSummary {
             f.path = cut(&f.path, 300);
             f.reason = cut(&f.reason, 200);
         }
-        if let Some(error) = shortened.retention.as_mut().and_then(|r| r.error.as_mut()) {
-            *error = cut(error, 300);
-        }
-        if let Some(error) = shortened.prune.as_mut().and_then(|p| p.error.as_mut()) {
-            *error = cut(error, 300);
-        }
-        if let Some(error) = shortened.check.as_mut().and_then(|c| c.error.as_mut()) {
-            *error = cut(error, 600);
-        }
-        if let Some(error) = shortened
-            .object_lock
-            .as_mut()
-            .and_then(|l| l.error.as_mut())
-        {
-            *error = cut(error, 300);
+        // The errors of what ran after the snapshot; the check's names the damage found.
+        for (error, max) in [
+            (
+                shortened.retention.as_mut().and_then(|r| r.error.as_mut()),
+                300,
+            ),
+            (shortened.prune.as_mut().and_then(|p| p.error.as_mut()), 300),
+            (shortened.check.as_mut().and_then(|c| c.error.as_mut()), 600),
+            (
+                shortened
+                    .object_lock
+                    .as_mut()
+                    .and_then(|l| l.error.as_mut()),
+                300,
+            ),
+        ] {
+            if let Some(error) = error {
+                *error = cut(error, max);
+            }
         }
         loop {
             let line = serde_json::to_string(&shortened).unwrap_or_default();

@@ -57,6 +57,35 @@ impl S3 {
         );
     }
 
+    /// `aws s3api <args>`, which must succeed, as JSON.
+    pub fn s3api(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["s3api"];
+        all.extend_from_slice(args);
+        let out = self.aws(&all);
+        assert!(
+            out.status.success(),
+            "s3api {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("s3api answers JSON")
+    }
+
+    /// The objects under `prefix` as (key, size), without the back-end's directory markers
+    /// (`www/data/00/`).
+    pub fn objects(&self, bucket: &str, prefix: &str) -> Vec<(String, u64)> {
+        let listed = self.s3api(&["list-objects-v2", "--bucket", bucket, "--prefix", prefix]);
+        listed["Contents"]
+            .as_array()
+            .map(|objects| {
+                objects
+                    .iter()
+                    .filter_map(|o| Some((o["Key"].as_str()?.to_string(), o["Size"].as_u64()?)))
+                    .filter(|(key, _)| !key.ends_with('/'))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A bucket with Object Lock whose default retention locks every new version for `days` in
     /// COMPLIANCE mode (nobody can shorten or remove it).
     pub fn create_compliance_bucket(&self, name: &str, days: u32) {
