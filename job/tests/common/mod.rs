@@ -7,9 +7,14 @@ pub mod s3;
 pub mod servers;
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The longest any single run of the job takes in these tests is about a minute.
+const JOB_TIMEOUT: Duration = Duration::from_secs(600);
 
 use unstoppable_contract::RunSummary;
 
@@ -115,20 +120,51 @@ impl JobEnv {
     }
 
     pub fn run(&self, args: &[&str]) -> JobRun {
-        let out = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_unstoppable-job"))
             .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info")
             .envs(&self.vars)
             .current_dir(std::env::temp_dir())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .expect("run unstoppable-job");
-        JobRun {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let read = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = pipe.read_to_end(&mut out);
+                String::from_utf8_lossy(&out).into_owned()
+            })
+        };
+        let stdout = read(Box::new(child.stdout.take().expect("stdout")));
+        let stderr = read(Box::new(child.stderr.take().expect("stderr")));
+        // A run that hangs fails its test with what it printed, instead of stalling the suite.
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait for unstoppable-job") {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let run = JobRun {
+            code: status.and_then(|s| s.code()).unwrap_or(-1),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        };
+        assert!(
+            status.is_some(),
+            "unstoppable-job {args:?} did not finish within {JOB_TIMEOUT:?}; killed.\nstdout:\n{}\nstderr:\n{}",
+            run.stdout,
+            run.stderr
+        );
+        run
     }
 
     /// Number of snapshots in the repository (`snapshots` must succeed).
