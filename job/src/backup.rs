@@ -61,6 +61,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
     }))?;
     tracing::info!(?mode, host = %ftps.host, path = %ftps.path, "connected");
 
+    repo::prepare_hot(cfg)?;
     let hold = SnapshotHold::new();
     let backends = repo::gated(&repo::backends(cfg)?, hold.clone());
     let repo = repo::open(cfg, &backends, true)?

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use unstoppable_contract::{exit_code, reason, JobConfig, RunResult, RunSummary};
 use unstoppable_job::summary::{emit, RunClock};
-use unstoppable_job::{backup, config, maintenance, restore, Error};
+use unstoppable_job::{backup, config, maintenance, recover, restore, Error};
 
 /// Backs up an FTPS server into a hot/cold rustic repository.
 #[derive(Parser)]
@@ -20,6 +20,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of the restore variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Back up the configured FTPS directory (the first run initialises the repository), then
@@ -30,25 +32,81 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         time: Option<jiff::Zoned>,
     },
-    /// Restore a snapshot to a local directory.
+    /// Restore a snapshot (or a path inside it) into a local directory, or back onto the FTPS
+    /// server: only missing and changed files are sent there, each under a temporary name that
+    /// is then renamed over its place.
+    #[command(group(clap::ArgGroup::new("to").required(true).args(["target", "to_ftps", "to_s3"])))]
     Restore {
-        /// `latest` or a snapshot id (prefix).
-        #[arg(long, default_value = "latest")]
+        /// `latest` (the newest complete snapshot) or a snapshot id (prefix).
+        #[arg(long, default_value = "latest", conflicts_with = "snapshot_as_of")]
         snapshot: String,
-        /// Only this path inside the snapshot.
+        /// The newest complete snapshot taken at or before this time (RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        snapshot_as_of: Option<jiff::Zoned>,
+        /// Only this path inside the snapshot (relative to the backed-up directory).
         #[arg(long)]
         path: Option<String>,
-        /// Directory to restore into (created when missing).
+        /// Only files matching these globs (relative to `--path`); may be repeated.
         #[arg(long)]
-        target: PathBuf,
+        include: Vec<String>,
+        /// Leave out files and directories matching these globs; may be repeated.
+        #[arg(long)]
+        exclude: Vec<String>,
+        /// Local directory to restore into (created when missing).
+        #[arg(long)]
+        target: Option<PathBuf>,
+        /// Restore onto the FTPS server of the configuration (`ftps.*`).
+        #[arg(long)]
+        to_ftps: bool,
+        /// Restore as plain files under this prefix of the customer's bucket (`s3.*`).
+        #[arg(long, value_name = "PREFIX")]
+        to_s3: Option<String>,
+        /// Another bucket on the same endpoint, for `--to-s3`.
+        #[arg(long, requires = "to_s3")]
+        s3_bucket: Option<String>,
+        /// Absolute directory on the server (default: where the restored path was backed up from).
+        #[arg(long, requires = "to_ftps")]
+        target_path: Option<String>,
+        /// Replace files that exist on the server: `changed` (size or time differ), `always`, `never`.
+        #[arg(long, default_value = "changed", requires = "to_ftps")]
+        overwrite: restore::Overwrite,
+        /// Remove files and directories on the server that the snapshot does not have (needs
+        /// `--target-path`).
+        #[arg(long, requires = "to_ftps")]
+        delete: bool,
+        /// Only report what would change.
+        #[arg(long, requires = "to_ftps")]
+        dry_run: bool,
+        /// Read the cold repository as it was at this time (RFC 3339), from the bucket's
+        /// object versions: what an attacker deleted since is still there.
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<jiff::Zoned>,
+    },
+    /// Make the cold repository in the bucket what it was at a time again: old object versions
+    /// are copied back, newer keys hidden behind delete markers, no version is deleted; then the
+    /// hot part is rebuilt from it.
+    Recover {
+        /// The time to go back to (RFC 3339), before the damage.
+        #[arg(long, value_parser = parse_time)]
+        as_of: jiff::Zoned,
+        /// Only report what would be copied back and hidden.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// List the snapshots of the repository.
-    Snapshots,
+    Snapshots {
+        /// The snapshots the repository had at this time (RFC 3339), from object versions.
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<jiff::Zoned>,
+    },
     /// Check the repository's integrity.
     Check {
         /// Also read and verify every data pack.
         #[arg(long)]
         read_data: bool,
+        /// Check the repository as it was at this time (RFC 3339), from object versions.
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<jiff::Zoned>,
     },
     /// Run everything locally: an in-process FTPS server, a backup, a change, an incremental
     /// backup and a verified restore.
@@ -120,14 +178,57 @@ fn run(cli: Cli) -> Result<(), i32> {
         Command::Backup { time } => ("backup", backup::run(&cfg, &runtime, time.clone())),
         Command::Restore {
             snapshot,
+            snapshot_as_of,
             path,
+            include,
+            exclude,
             target,
-        } => (
-            "restore",
-            restore::run(&cfg, snapshot, path.as_deref(), target),
+            to_ftps: _,
+            to_s3,
+            s3_bucket,
+            target_path,
+            overwrite,
+            delete,
+            dry_run,
+            as_of,
+        } => {
+            let request = restore::Request {
+                repository_as_of: as_of.as_ref().map(jiff::Zoned::timestamp),
+                which: match snapshot_as_of {
+                    Some(at) => restore::Which::AsOf(at.timestamp()),
+                    None => restore::Which::parse(snapshot),
+                },
+                path: path.clone().unwrap_or_default(),
+                include: include.clone(),
+                exclude: exclude.clone(),
+                target: match (target, to_s3) {
+                    (Some(dir), _) => restore::Target::Local(dir.clone()),
+                    (None, Some(prefix)) => restore::Target::S3 {
+                        prefix: prefix.clone(),
+                        bucket: s3_bucket.clone(),
+                    },
+                    (None, None) => restore::Target::Ftps {
+                        path: target_path.clone(),
+                        overwrite: *overwrite,
+                        delete: *delete,
+                        dry_run: *dry_run,
+                    },
+                },
+            };
+            ("restore", restore::run(&cfg, &runtime, &request))
+        }
+        Command::Snapshots { as_of } => (
+            "snapshots",
+            maintenance::snapshots(&cfg, as_of.as_ref().map(jiff::Zoned::timestamp)),
         ),
-        Command::Snapshots => ("snapshots", maintenance::snapshots(&cfg)),
-        Command::Check { read_data } => ("check", maintenance::check(&cfg, *read_data)),
+        Command::Check { read_data, as_of } => (
+            "check",
+            maintenance::check(&cfg, *read_data, as_of.as_ref().map(jiff::Zoned::timestamp)),
+        ),
+        Command::Recover { as_of, dry_run } => (
+            "recover",
+            recover::run(&cfg, &runtime, as_of.timestamp(), *dry_run),
+        ),
         #[cfg(feature = "demo")]
         Command::Demo { .. } => unreachable!("handled above"),
     };
@@ -145,8 +246,9 @@ fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Backup { .. } => "backup",
         Command::Restore { .. } => "restore",
-        Command::Snapshots => "snapshots",
+        Command::Snapshots { .. } => "snapshots",
         Command::Check { .. } => "check",
+        Command::Recover { .. } => "recover",
         #[cfg(feature = "demo")]
         Command::Demo { .. } => "demo",
     }

@@ -1,14 +1,18 @@
 //! `snapshots` and `check`.
 
+use jiff::Timestamp;
 use rustic_core::CheckOptions;
 use unstoppable_contract::{JobConfig, RunSummary};
 
 use crate::error::Error;
 use crate::repo::{self, repo_err};
 
-/// Prints one line per snapshot, oldest first.
-pub fn snapshots(cfg: &JobConfig) -> Result<RunSummary, Error> {
-    let backends = repo::backends(cfg)?;
+/// Prints one line per snapshot, oldest first; with `as_of`, those the repository had then.
+pub fn snapshots(cfg: &JobConfig, as_of: Option<Timestamp>) -> Result<RunSummary, Error> {
+    if as_of.is_none() {
+        repo::prepare_hot(cfg)?;
+    }
+    let backends = repo::backends_at(cfg, as_of)?;
     let repo = repo::open(cfg, &backends, false)?;
     let mut snaps = repo
         .get_all_snapshots()
@@ -34,11 +38,19 @@ pub fn snapshots(cfg: &JobConfig) -> Result<RunSummary, Error> {
     })
 }
 
-/// Checks the repository's structure, and with `read_data` every pack's content.
-pub fn check(cfg: &JobConfig, read_data: bool) -> Result<RunSummary, Error> {
+/// Checks the repository's structure, and with `read_data` every pack's content; with `as_of`,
+/// the repository as it was then.
+pub fn check(
+    cfg: &JobConfig,
+    read_data: bool,
+    as_of: Option<Timestamp>,
+) -> Result<RunSummary, Error> {
     // A backup writing beside the check would show up as packs missing from the index.
     let _lock = crate::lock::acquire(&cfg.repository.hot_dir)?;
-    let backends = repo::backends(cfg)?;
+    if as_of.is_none() {
+        repo::prepare_hot(cfg)?;
+    }
+    let backends = repo::backends_at(cfg, as_of)?;
     let repo = repo::open(cfg, &backends, false)?;
     let results = repo
         .check(CheckOptions::default().read_data(read_data))

@@ -12,8 +12,9 @@ pub use config::{
     RepositoryConfig, RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 pub use summary::{
-    CheckOutcome, FailedPath, LockOutcome, PruneOutcome, RepositorySize, RetentionOutcome,
-    RunResult, RunSummary, SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS,
+    CheckOutcome, FailedPath, LockOutcome, PruneOutcome, RecoverOutcome, RepositorySize,
+    RestoreOutcome, RetentionOutcome, RunResult, RunSummary, SUMMARY_MAX_BYTES,
+    SUMMARY_MAX_FAILED_PATHS,
 };
 
 /// Process exit codes of `unstoppable-job`.
@@ -35,6 +36,8 @@ pub mod exit_code {
 pub mod reason {
     /// Some paths could not be read; the snapshot is tagged `incomplete` (exit code 3).
     pub const PATHS_UNREADABLE: &str = "PathsUnreadable";
+    /// A restore could not write some paths to its target (exit code 3).
+    pub const PATHS_UNWRITABLE: &str = "PathsUnwritable";
     /// Another run of the same repository holds the hot directory's lock.
     pub const REPOSITORY_LOCKED: &str = "RepositoryLocked";
     /// The FTPS server could not be used (connection, TLS, login, server gone).

@@ -99,6 +99,86 @@ pub struct RunSummary {
     /// How large the repository is after the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<RepositorySize>,
+    /// What a restore did (or, with `dryRun`, would do) to its target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreOutcome>,
+    /// What `recover --as-of` did to the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recover: Option<RecoverOutcome>,
+}
+
+/// The cold repository made current again as it was at a time, from the bucket's versions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverOutcome {
+    /// RFC 3339.
+    pub as_of: String,
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Snapshots the repository had at that time.
+    pub snapshots: u64,
+    /// Objects deleted or overwritten since, whose old version was copied back.
+    pub copied_back: u64,
+    /// Objects written since, hidden behind a delete marker (their versions stay).
+    pub hidden: u64,
+    /// Objects already as they were.
+    pub unchanged: u64,
+}
+
+/// What a restore did to its target. On an FTPS target the snapshot is compared with what the
+/// server holds first, so only missing and changed files are sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreOutcome {
+    /// `local`, `ftps` or `s3`.
+    pub target: String,
+    /// Where, e.g. `ftps://host:21/site` or `s3://bucket/prefix/`.
+    pub location: String,
+    /// RFC 3339 time of the snapshot restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_time: Option<String>,
+    /// Nothing was changed; the counters say what would have been.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Files written to the target, and their bytes.
+    pub files_restored: u64,
+    pub bytes_restored: u64,
+    /// Of those, files the target did not have at all.
+    #[serde(default)]
+    pub files_missing: u64,
+    /// Of those, files the target had with another size or time (or `overwrite: always`).
+    #[serde(default)]
+    pub files_changed: u64,
+    /// Files on the target already equal to the snapshot's.
+    #[serde(default)]
+    pub files_unchanged: u64,
+    /// Files that differ but were left alone (`overwrite: never`).
+    #[serde(default)]
+    pub files_kept: u64,
+    /// Files on the target the snapshot does not have, removed (`delete`).
+    #[serde(default)]
+    pub files_deleted: u64,
+    #[serde(default)]
+    pub dirs_created: u64,
+    #[serde(default)]
+    pub dirs_removed: u64,
+    /// Symbolic links in the snapshot that the target cannot hold.
+    #[serde(default)]
+    pub links_skipped: u64,
+    /// Whether restored files got the snapshot's modification times.
+    #[serde(default)]
+    pub mtimes_set: bool,
+    /// Why they did not, when they did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The first paths written (and, prefixed with `-`, deleted), for a person to check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<String>,
+}
+
+impl RestoreOutcome {
+    /// Paths named in [`RestoreOutcome::paths`]; the rest are only counted.
+    pub const MAX_PATHS: usize = 10;
 }
 
 /// The repository's size: the hot directory on its volume, and the packs in the bucket (from
@@ -200,6 +280,11 @@ impl RunSummary {
                 *error = cut(error, max);
             }
         }
+        if let Some(restore) = shortened.restore.as_mut() {
+            for p in &mut restore.paths {
+                *p = cut(p, 200);
+            }
+        }
         loop {
             let line = serde_json::to_string(&shortened).unwrap_or_default();
             if line.len() <= SUMMARY_MAX_BYTES {
@@ -207,6 +292,10 @@ impl RunSummary {
             }
             if shortened.failures.len() > 1 {
                 shortened.failures.pop();
+                continue;
+            }
+            if let Some(restore) = shortened.restore.as_mut().filter(|r| !r.paths.is_empty()) {
+                restore.paths.pop();
                 continue;
             }
             let excess = line.len() - SUMMARY_MAX_BYTES;

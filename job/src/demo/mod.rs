@@ -63,7 +63,12 @@ pub fn run(rt: &Runtime, workdir: Option<PathBuf>) -> Result<(), String> {
     }
 
     let target = base.join("restored");
-    crate::restore::run(&cfg, "latest", None, &target).map_err(|e| format!("restore: {e}"))?;
+    crate::restore::run(
+        &cfg,
+        rt,
+        &crate::restore::Request::latest_to(target.clone()),
+    )
+    .map_err(|e| format!("restore: {e}"))?;
     let diffs = tree::compare(&src, &target).map_err(|e| format!("comparing: {e}"))?;
     if !diffs.is_empty() {
         return Err(format!(
@@ -75,7 +80,7 @@ pub fn run(rt: &Runtime, workdir: Option<PathBuf>) -> Result<(), String> {
         "4. restored the latest snapshot to {}: every file's bytes and modification time match the server",
         target.display()
     );
-    crate::maintenance::check(&cfg, true).map_err(|e| format!("check: {e}"))?;
+    crate::maintenance::check(&cfg, true, None).map_err(|e| format!("check: {e}"))?;
     println!("5. repository check (with data) passed");
     println!("   hot part (metadata): {}", cfg.repository.hot_dir);
     println!(

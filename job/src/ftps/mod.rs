@@ -16,11 +16,13 @@ pub mod tls;
 mod walk;
 
 pub use conn::Connector;
+pub use conn::Ftp;
 pub use error::FtpsError;
 pub use failures::{Failures, LOG_LIMIT};
 pub use listing::detect_mode;
-pub use listing::{Kind, RemoteEntry};
+pub use listing::{join, list_dir, Kind, ListingMode, RemoteEntry};
 pub use pool::Pool;
 pub use retry::with_retries;
 pub use source::{FtpsSource, SourceOptions};
 pub use stats::SourceStats;
+pub use walk::{Filter, Walk, WalkItem};

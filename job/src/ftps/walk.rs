@@ -29,6 +29,9 @@ impl Filter {
     fn skip_file(&self, rel: &str) -> bool {
         self.exclude.is_match(rel) || self.include.as_ref().is_some_and(|inc| !inc.is_match(rel))
     }
+    pub fn wants_file(&self, rel: &str) -> bool {
+        !self.skip_file(rel)
+    }
 }
 
 /// An entry ready for the archiver.

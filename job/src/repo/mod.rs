@@ -1,18 +1,25 @@
 //! The rustic repository: hot part in a local directory (the PV), cold part in the customer's
 //! bucket under `<resource>/` (or a local directory for development).
 
+mod as_of;
 mod gate;
+pub mod versions;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
+use jiff::Timestamp;
 use rustic_backend::BackendOptions;
 use rustic_core::{
-    ConfigOptions, Credentials, KeyOptions, OpenStatus, Repository, RepositoryBackends,
+    ConfigOptions, Credentials, FileType, KeyOptions, OpenStatus, Repository, RepositoryBackends,
     RepositoryOptions,
 };
 use unstoppable_contract::JobConfig;
 
+use crate::config::ConfigError;
+
+pub use as_of::list_versions;
 pub use gate::{SnapshotGate, SnapshotHold};
 
 use crate::error::Error;
@@ -65,6 +72,27 @@ pub fn backends(cfg: &JobConfig) -> Result<RepositoryBackends, Error> {
         .map_err(|e| Error::Repository(format!("setting up storage: {}", e.display_log())))
 }
 
+/// The cold repository as it was at `at`, read from the bucket's object versions (read-only,
+/// without the hot part: that is a cache of the present).
+pub fn backends_as_of(cfg: &JobConfig, at: Timestamp) -> Result<RepositoryBackends, Error> {
+    let s3 = cfg.s3.as_ref().ok_or_else(|| {
+        ConfigError::new(
+            "--as-of",
+            "reads the object versions of the S3 bucket; set the s3.* keys (a cold_dir keeps no versions)",
+        )
+    })?;
+    let backend = as_of::AsOfBackend::open(s3, &cfg.resource, at).map_err(Error::Repository)?;
+    Ok(RepositoryBackends::new(Arc::new(backend), None))
+}
+
+/// The back-ends of a command: the present repository, or with `as_of` its past state.
+pub fn backends_at(cfg: &JobConfig, as_of: Option<Timestamp>) -> Result<RepositoryBackends, Error> {
+    match as_of {
+        Some(at) => backends_as_of(cfg, at),
+        None => backends(cfg),
+    }
+}
+
 /// The same back-ends, holding snapshot files back until `hold` releases them.
 pub fn gated(backends: &RepositoryBackends, hold: Arc<SnapshotHold>) -> RepositoryBackends {
     RepositoryBackends::new(
@@ -85,6 +113,15 @@ pub fn open(
     backends: &RepositoryBackends,
     init: bool,
 ) -> Result<Repository<OpenStatus>, Error> {
+    open_with(cfg, backends, init, false)
+}
+
+fn open_with(
+    cfg: &JobConfig,
+    backends: &RepositoryBackends,
+    init: bool,
+    cold_only: bool,
+) -> Result<Repository<OpenStatus>, Error> {
     std::fs::create_dir_all(&cfg.repository.hot_dir).map_err(|e| {
         Error::Repository(format!(
             "cannot create repository.hot_dir {}: {e}",
@@ -98,16 +135,15 @@ pub fn open(
         .map_err(storage_err(cfg, "reading the repository config"))?
         .is_some();
     if exists {
-        return repo.open(&credentials).map_err(|e| {
-            let text = e.display_log();
-            if e.is_incorrect_password() {
-                Error::Repository(format!(
-                    "cannot open the repository: {text}; check repository.password"
-                ))
-            } else {
-                Error::Repository(format!("cannot open the repository: {text}"))
-            }
-        });
+        // Without a config of its own the hot part was rebuilt from the cold one (see
+        // `prepare_hot`): the config and keys are then read from the cold part.
+        let hot_config = Path::new(&cfg.repository.hot_dir).join("config");
+        let repo = if cold_only || (backends.repo_hot().is_some() && !hot_config.exists()) {
+            repo.open_only_cold(&credentials)
+        } else {
+            repo.open(&credentials)
+        };
+        return repo.map_err(|e| open_error(&e));
     }
     if !init {
         return Err(Error::Repository(
@@ -118,6 +154,62 @@ pub fn open(
     let config = ConfigOptions::default().set_compression(Some(COMPRESSION_LEVEL));
     repo.init(&credentials, &KeyOptions::default(), &config)
         .map_err(storage_err(cfg, "initialising the repository"))
+}
+
+fn open_error(e: &rustic_core::RusticError) -> Error {
+    let text = e.display_log();
+    if e.is_incorrect_password() {
+        Error::Repository(format!(
+            "cannot open the repository: {text}; check repository.password"
+        ))
+    } else {
+        Error::Repository(format!("cannot open the repository: {text}"))
+    }
+}
+
+/// The hot part is a cache of the cold one: when it lacks a key, snapshot or index file of the
+/// cold part (a lost or new volume, an old copy of it, an interrupted run), what it lacks is
+/// copied from the cold part, with the packs of trees (data packs stay cold only). Runs before a
+/// command opens the repository for its work.
+pub fn prepare_hot(cfg: &JobConfig) -> Result<(), Error> {
+    let backends = backends(cfg)?;
+    if backends.repo_hot().is_none() {
+        return Ok(());
+    }
+    let cold = backends.repository();
+    let hot = Path::new(&cfg.repository.hot_dir);
+    let cold_config = cold
+        .list(FileType::Config)
+        .map_err(storage_err(cfg, "reading the repository config"))?;
+    if cold_config.is_empty() {
+        return Ok(()); // a new repository: the backup initialises both parts
+    }
+    let mut behind = !hot.join("config").exists();
+    for tpe in [FileType::Key, FileType::Snapshot, FileType::Index] {
+        if behind {
+            break;
+        }
+        let ids = cold
+            .list(tpe)
+            .map_err(storage_err(cfg, "listing the repository"))?;
+        let dir = hot.join(tpe.dirname());
+        behind = ids
+            .iter()
+            .any(|id| !dir.join(id.to_hex().as_str()).exists());
+    }
+    if !behind {
+        return Ok(());
+    }
+    tracing::warn!(
+        "the hot part of the repository ({}) lacks files of the cold part; copying them from it",
+        cfg.repository.hot_dir
+    );
+    let repo = open_with(cfg, &backends, false, true)?;
+    repo.repair_hotcold_except_packs(false)
+        .map_err(storage_err(cfg, "rebuilding the hot part"))?;
+    repo.repair_hotcold_packs(false)
+        .map_err(storage_err(cfg, "rebuilding the hot part's tree packs"))?;
+    Ok(())
 }
 
 /// Where the cold part lives, for messages: a failing upload names the bucket to look at.

@@ -6,10 +6,8 @@
 //! `--extend-object-locks` does. The margin is twice the prune interval, so a lock cannot run
 //! out before the next prune extends it (the configuration refuses N not above that).
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::primitives::DateTime;
 use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
-use aws_sdk_s3::Client;
 use jiff::{SignedDuration, Timestamp};
 use unstoppable_contract::{JobConfig, LockOutcome, S3Config};
 
@@ -66,7 +64,7 @@ async fn extend_all(
     days: u32,
     outcome: &mut LockOutcome,
 ) -> Result<(), String> {
-    let client = client(s3);
+    let client = crate::s3client::client(s3);
     let mut pages = client
         .list_objects_v2()
         .bucket(&s3.bucket)
@@ -117,23 +115,6 @@ async fn extend_all(
         }
     }
     Ok(())
-}
-
-fn client(s3: &S3Config) -> Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(&s3.endpoint)
-        .region(Region::new(s3.region.clone()))
-        .force_path_style(s3.path_style)
-        .credentials_provider(Credentials::new(
-            s3.access_key_id.expose(),
-            s3.secret_access_key.expose(),
-            None,
-            None,
-            "unstoppable-job-configuration",
-        ))
-        .build();
-    Client::from_conf(config)
 }
 
 #[cfg(test)]

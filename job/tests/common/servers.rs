@@ -73,6 +73,16 @@ pub fn ensure_ftp_user() {
     });
 }
 
+/// Makes the FTP user own `path` (recursively), so that vsftpd may change what the test wrote.
+pub fn give_to_ftp_user(path: &Path) {
+    let owned = Command::new("chown")
+        .args(["-R", FTP_USER])
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(owned, "chown -R {FTP_USER} {} failed", path.display());
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -105,6 +115,8 @@ pub struct VsftpdOptions {
     pub max_rate: Option<u64>,
     /// Plain FTP only: no TLS offered (AUTH TLS refused).
     pub plain: bool,
+    /// The user may write (`write_enable`), and owns `data/`: for restores onto the server.
+    pub writable: bool,
 }
 
 /// vsftpd in the foreground, in its own process group, serving `root/data` as `/data`.
@@ -160,7 +172,7 @@ impl Vsftpd {
         };
         let conf = format!(
             "listen=YES\nlisten_ipv6=NO\nbackground=NO\nlisten_address=127.0.0.1\nlisten_port={port}\n\
-             anonymous_enable=NO\nlocal_enable=YES\nwrite_enable=NO\nchroot_local_user=YES\n\
+             anonymous_enable=NO\nlocal_enable=YES\nwrite_enable={write}\nchroot_local_user=YES\n\
              local_root={root}\nsecure_chroot_dir=/var/run/vsftpd/empty\npam_service_name=vsftpd\n\
              pasv_enable=YES\npasv_address=127.0.0.1\npasv_min_port={pasv_min}\npasv_max_port={pasv_max}\n\
              {ssl}vsftpd_log_file={log}\nxferlog_enable=YES\nlog_ftp_protocol=YES\n\
@@ -168,7 +180,11 @@ impl Vsftpd {
             port = self.port,
             root = self.root.display(),
             log = self.log.display(),
+            write = if self.opts.writable { "YES" } else { "NO" },
         );
+        if self.opts.writable {
+            give_to_ftp_user(&self.data());
+        }
         let conf_path = self.dir.join("vsftpd.conf");
         std::fs::write(&conf_path, conf).expect("vsftpd.conf");
         let child = Command::new(vsftpd_binary())
@@ -256,6 +272,15 @@ impl Pyftpd {
 
     /// Like `start_with`; a file named `grow` gets a line appended whenever it is downloaded.
     pub fn start_with_hooks(root: &Path, vanish: Option<&str>, grow: Option<&str>) -> Self {
+        Self::spawn(root, vanish, grow, false)
+    }
+
+    /// Like `start`, with a user that may also write (restores onto the server).
+    pub fn start_writable(root: &Path) -> Self {
+        Self::spawn(root, None, None, true)
+    }
+
+    fn spawn(root: &Path, vanish: Option<&str>, grow: Option<&str>, writable: bool) -> Self {
         let tls = tls();
         let port = free_port();
         let (pasv_min, pasv_max) = passive_range();
@@ -273,6 +298,7 @@ impl Pyftpd {
             .arg(pasv_max.to_string())
             .arg(vanish.unwrap_or("-"))
             .args(grow)
+            .env("PYFTPD_WRITABLE", if writable { "1" } else { "0" })
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,43 @@
+//! The aws-sdk-s3 client of the job, for what rustic's back-end does not do: Object Lock
+//! retention, object versions (reading the repository as it was, recovering it).
+
+use std::sync::OnceLock;
+
+use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::Client;
+use tokio::runtime::{Handle, Runtime};
+use unstoppable_contract::S3Config;
+
+/// A client for the configured bucket; credentials only from the configuration, never from
+/// ambient files or instance metadata.
+pub fn client(s3: &S3Config) -> Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&s3.endpoint)
+        .region(Region::new(s3.region.clone()))
+        .force_path_style(s3.path_style)
+        .credentials_provider(Credentials::new(
+            s3.access_key_id.expose(),
+            s3.secret_access_key.expose(),
+            None,
+            None,
+            "unstoppable-job-configuration",
+        ))
+        .build();
+    Client::from_conf(config)
+}
+
+/// A runtime for S3 calls made from rustic's synchronous back-end interface. It lives as long as
+/// the process: a runtime dropped on an async thread would panic.
+pub fn blocking_handle() -> Result<Handle, std::io::Error> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt.handle().clone());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("s3-versions")
+        .enable_all()
+        .build()?;
+    Ok(RUNTIME.get_or_init(|| rt).handle().clone())
+}
