@@ -548,6 +548,10 @@ pub fn crd_files() -> Vec<(&'static str, String)> {
             "backupresources.unstoppable.dev.yaml",
             yaml(BackupResource::crd()),
         ),
+        (
+            "backuprestores.unstoppable.dev.yaml",
+            yaml(crate::restore_crd::BackupRestore::crd()),
+        ),
     ]
 }
 

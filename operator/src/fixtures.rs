@@ -81,3 +81,36 @@ impl BackupResource {
         r
     }
 }
+
+impl crate::restore_crd::BackupRestore {
+    /// A restore `put-back` of resource `www` onto its own FTPS server.
+    pub fn test() -> Self {
+        use crate::restore_crd::*;
+        let mut r = BackupRestore::new(
+            "put-back",
+            BackupRestoreSpec {
+                resource_ref: ResourceRef { name: "www".into() },
+                snapshot: SnapshotSelector::default(),
+                path: None,
+                include: vec![],
+                exclude: vec![],
+                target: RestoreTarget {
+                    ftps: Some(FtpsTarget::default()),
+                    pvc: None,
+                    s3: None,
+                },
+                repository_as_of: None,
+                resources: None,
+                deadline_seconds: None,
+            },
+        );
+        r.metadata = ObjectMeta {
+            name: Some("put-back".into()),
+            namespace: Some("backups".into()),
+            uid: Some("c0ffee00-0000-4000-8000-000000000003".into()),
+            generation: Some(1),
+            ..Default::default()
+        };
+        r
+    }
+}

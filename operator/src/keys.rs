@@ -16,6 +16,10 @@ pub const MANAGED_BY: &str = "unstoppable-operator";
 /// exactly (label values may be shortened).
 pub const ANNOTATION_RESOURCE: &str = "unstoppable.dev/resource-name";
 pub const ANNOTATION_CUSTOMER: &str = "unstoppable.dev/customer-name";
+/// The annotation a restore Job carries instead: the BackupRestore it runs for. (It carries no
+/// resource annotation, so its outcome is never read as a backup's.)
+pub const ANNOTATION_RESTORE: &str = "unstoppable.dev/restore-name";
+pub const LABEL_RESTORE: &str = "unstoppable.dev/restore";
 
 /// Keys the job reads from a customer's Kubernetes Secret (secrets.secretRef): the same names
 /// the job looks for in Infisical by default.

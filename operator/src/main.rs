@@ -20,11 +20,14 @@ use unstoppable_operator::crd::{BackupCustomer, BackupResource};
 use unstoppable_operator::keys::{LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::leadership::{self, LeaseSettings};
 use unstoppable_operator::metrics::{Metrics, ResourceLabels};
+use unstoppable_operator::restore_crd::BackupRestore;
 use unstoppable_operator::server::{router, ServerState};
 use unstoppable_operator::settings::{self, Settings};
 use unstoppable_operator::tolerant_watch;
 use unstoppable_operator::watch_health::{self, WatchHealth};
-use unstoppable_operator::{customer_controller, job_controller, resource_controller};
+use unstoppable_operator::{
+    customer_controller, job_controller, resource_controller, restore_controller,
+};
 
 /// Reconciles BackupCustomer and BackupResource objects into scheduled backup CronJobs.
 #[derive(Parser, Debug)]
@@ -245,6 +248,20 @@ async fn run(args: Args) -> Result<(), String> {
             ctx.clone(),
         )
         .for_each(observe(customer_controller::CONTROLLER, &metrics, &watches));
+    // Each BackupRestore runs once; the Job it owns wakes it when it finishes.
+    let restore_loop = Controller::new(
+        Api::<BackupRestore>::all(client.clone()),
+        watcher::Config::default(),
+    )
+    .with_config(config.clone())
+    .owns(Api::<Job>::all(client.clone()), ours.clone())
+    .shutdown_on_signal()
+    .run(
+        restore_controller::reconcile,
+        restore_controller::error_policy,
+        ctx.clone(),
+    )
+    .for_each(observe(restore_controller::CONTROLLER, &metrics, &watches));
     let job_loop = Controller::new(Api::<Job>::all(client.clone()), ours)
         .with_config(config)
         .shutdown_on_signal()
@@ -276,7 +293,7 @@ async fn run(args: Args) -> Result<(), String> {
     ready.store(true, Ordering::Relaxed);
     tracing::info!("controllers started");
     let controllers = async {
-        tokio::join!(resource_loop, customer_loop, job_loop);
+        tokio::join!(resource_loop, customer_loop, job_loop, restore_loop);
     };
     match leading {
         Some(leading) => {

@@ -97,6 +97,9 @@ pub struct Metrics {
     last_prune: Family<ResourceLabels, FloatGauge>,
     snapshots_kept: Family<ResourceLabels, Gauge>,
     repository_bytes: Family<PartLabels, Gauge>,
+    restore_runs: Family<RunLabels, Counter>,
+    restore_last_failed: Family<ResourceLabels, Gauge>,
+    restore_last_finished: Family<ResourceLabels, FloatGauge>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
@@ -135,6 +138,9 @@ impl Default for Metrics {
             last_prune: Family::default(),
             snapshots_kept: Family::default(),
             repository_bytes: Family::default(),
+            restore_runs: Family::default(),
+            restore_last_failed: Family::default(),
+            restore_last_finished: Family::default(),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_duration: Family::new_with_constructor(reconcile_histogram),
@@ -240,6 +246,22 @@ impl Default for Metrics {
             "Size of a resource's repository after its last run: the hot part on its volume, the packs in the bucket",
             Unit::Bytes,
             m.repository_bytes.clone(),
+        );
+        r.register(
+            "unstoppable_restore_runs",
+            "Restores (BackupRestore jobs) of a resource by result (success, incomplete, failure)",
+            m.restore_runs.clone(),
+        );
+        r.register(
+            "unstoppable_restore_last_failed",
+            "1 when the last finished restore of a resource failed or could not write every path, 0 when it succeeded",
+            m.restore_last_failed.clone(),
+        );
+        r.register_with_unit(
+            "unstoppable_restore_last_finished_timestamp",
+            "Unix time when the last restore of a resource finished",
+            Unit::Seconds,
+            m.restore_last_finished.clone(),
         );
         r.register(
             "unstoppable_reconciles",
@@ -452,6 +474,31 @@ impl Metrics {
         }
     }
 
+    /// A finished restore of the resource; `count` is false when it was counted already.
+    pub fn record_restore(
+        &self,
+        l: &ResourceLabels,
+        finished: f64,
+        result: RunResult,
+        count: bool,
+    ) {
+        let l = &self.intern(l);
+        if count {
+            self.restore_runs
+                .get_or_create(&run_labels(l, result.as_str()))
+                .inc();
+        }
+        let last = self.restore_last_finished.get_or_create(l);
+        if finished < last.get() {
+            return;
+        }
+        last.set(finished);
+        drop(last);
+        self.restore_last_failed
+            .get_or_create(l)
+            .set(i64::from(result != RunResult::Success));
+    }
+
     /// Restores the last success time from a resource's status (after an operator restart).
     pub fn restore_last_success(&self, l: &ResourceLabels, finished: f64) {
         let l = &self.intern(l);
@@ -491,8 +538,11 @@ impl Metrics {
         self.last_check.remove(l);
         self.last_prune.remove(l);
         self.snapshots_kept.remove(l);
+        self.restore_last_failed.remove(l);
+        self.restore_last_finished.remove(l);
         for result in RESULTS {
             self.runs.remove(&run_labels(l, result.as_str()));
+            self.restore_runs.remove(&run_labels(l, result.as_str()));
         }
         for kind in FILE_KINDS {
             self.last_files.remove(&file_labels(l, kind));

@@ -40,6 +40,16 @@ pub fn hot_pvc_name(resource: &str) -> String {
     bounded("hot-", resource, LABEL_VALUE_MAX)
 }
 
+/// The Job of a BackupRestore (its pods add a suffix of 6 characters to 63).
+pub fn restore_job_name(restore: &str) -> String {
+    bounded("restore-", restore, CRONJOB_NAME_MAX)
+}
+
+/// The claim a BackupRestore creates from its `pvc.template`.
+pub fn restore_pvc_name(restore: &str) -> String {
+    bounded("restored-", restore, LABEL_VALUE_MAX)
+}
+
 pub fn label_value(value: &str) -> String {
     bounded("", value, LABEL_VALUE_MAX)
 }

@@ -26,7 +26,7 @@ use crate::names;
 use crate::settings::Settings;
 
 /// The job pod's container; the pod failure policy names it.
-const CONTAINER: &str = "backup";
+pub const CONTAINER: &str = "backup";
 /// The user and group the job runs as (distroless `nonroot`).
 const NONROOT: i64 = 65532;
 
@@ -168,7 +168,17 @@ pub fn render(
                     labels: Some(labels.clone()),
                     ..Default::default()
                 }),
-                spec: Some(pod_spec(customer, resource, settings, &pvc_name)?),
+                spec: Some(pod_spec(
+                    customer,
+                    resource,
+                    settings,
+                    &pvc_name,
+                    PodRun {
+                        args: vec!["backup".into()],
+                        volumes: Vec::new(),
+                        resources: resource.spec.resources.clone(),
+                    },
+                )?),
             },
             ..Default::default()
         }),
@@ -191,12 +201,22 @@ pub fn render(
     Ok(Desired { cron_job, hot_pvc })
 }
 
-/// The hardened pod of one backup run: non-root, read-only root, no privileges, no API token.
-fn pod_spec(
+/// What one kind of run adds to the pod: the job's command line, extra volumes with where they
+/// are mounted, and its resources (default: [`default_job_resources`]).
+pub struct PodRun {
+    pub args: Vec<String>,
+    pub volumes: Vec<(Volume, VolumeMount)>,
+    pub resources: Option<ResourceRequirements>,
+}
+
+/// The hardened pod of one run of the job image (a backup, a restore): non-root, read-only
+/// root, no privileges, no API token, the resource's hot volume mounted.
+pub fn pod_spec(
     customer: &BackupCustomer,
     resource: &BackupResource,
     settings: &Settings,
     pvc_name: &str,
+    run: PodRun,
 ) -> Result<PodSpec, RenderError> {
     let mut volumes = vec![
         Volume {
@@ -239,6 +259,10 @@ fn pod_spec(
         });
         mounts.push(mount("ftps-ca", CA_MOUNT, Some(true)));
     }
+    for (volume, mount) in run.volumes {
+        volumes.push(volume);
+        mounts.push(mount);
+    }
     let runtime_default = || SeccompProfile {
         type_: "RuntimeDefault".into(),
         localhost_profile: None,
@@ -259,15 +283,9 @@ fn pod_spec(
             name: CONTAINER.into(),
             image: Some(settings.job_image.clone()),
             image_pull_policy: Some(settings.image_pull_policy.clone()),
-            args: Some(vec!["backup".into()]),
+            args: Some(run.args),
             env: Some(job_env(customer, resource)?),
-            resources: Some(
-                resource
-                    .spec
-                    .resources
-                    .clone()
-                    .unwrap_or_else(default_job_resources),
-            ),
+            resources: Some(run.resources.unwrap_or_else(default_job_resources)),
             volume_mounts: Some(mounts),
             termination_message_path: Some("/dev/termination-log".into()),
             termination_message_policy: Some("FallbackToLogsOnError".into()),

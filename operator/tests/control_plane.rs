@@ -269,6 +269,68 @@ async fn our_crds_install_and_admission_refuses_what_kubernetes_would_refuse() {
         .expect_err("keepWithin `a fortnight`");
     assert!(err.to_string().contains("keepWithin must be"), "{err}");
 
+    // BackupRestore: one target, delete only with a path, an id or a time, and it runs once.
+    let restore = |name: &str, spec: &str| {
+        format!(
+            "apiVersion: unstoppable.dev/v1alpha1\nkind: BackupRestore\nmetadata:\n  name: {name}\nspec:\n  resourceRef:\n    name: www\n{spec}"
+        )
+    };
+    for (name, spec, message) in [
+        (
+            "two-targets",
+            "  target:\n    ftps: {}\n    s3:\n      prefix: restores/\n",
+            "exactly one of ftps, pvc, s3",
+        ),
+        ("no-target", "  target: {}\n", "exactly one of ftps, pvc, s3"),
+        (
+            "delete-anywhere",
+            "  target:\n    ftps:\n      delete: true\n",
+            "delete needs an explicit path",
+        ),
+        (
+            "id-and-time",
+            "  snapshot:\n    id: 1a2b3c4d\n    asOf: \"2026-12-01T00:00:00Z\"\n  target:\n    ftps: {}\n",
+            "an id or asOf, not both",
+        ),
+        (
+            "claim-and-template",
+            "  target:\n    pvc:\n      claimName: x\n      template: {}\n",
+            "exactly one of claimName and template",
+        ),
+    ] {
+        let err = create(&client, &ns, &restore(name, spec))
+            .await
+            .expect_err(name);
+        assert!(err.to_string().contains(message), "{name}: {err}");
+    }
+    create(
+        &client,
+        &ns,
+        &restore("once", "  target:\n    ftps:\n      dryRun: true\n"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("a dry run refused: {e}"));
+    {
+        use kube::api::{ApiResource, DynamicObject};
+        let ar = ApiResource {
+            group: "unstoppable.dev".into(),
+            version: "v1alpha1".into(),
+            api_version: "unstoppable.dev/v1alpha1".into(),
+            kind: "BackupRestore".into(),
+            plural: "backuprestores".into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
+        let err = api
+            .patch(
+                "once",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"target": {"ftps": {"dryRun": false}}}})),
+            )
+            .await
+            .expect_err("a changed restore");
+        assert!(err.to_string().contains("runs once"), "{err}");
+    }
+
     // Gone before the next test starts an operator that watches every namespace.
     let _ = namespaces.delete(&ns, &Default::default()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(90);

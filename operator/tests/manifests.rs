@@ -5,8 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use k8s_openapi::api::core::v1::PersistentVolumeClaimSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use unstoppable_operator::crd::{crd_files, BackupCustomer, BackupResource, FtpsTls, SecretKeyRef};
 use unstoppable_operator::render::render;
+use unstoppable_operator::restore_crd::{BackupRestore, PvcTarget, RestoreTarget};
+use unstoppable_operator::restore_render::render_restore;
 use unstoppable_operator::settings::Settings;
 
 fn repo_root() -> PathBuf {
@@ -75,6 +79,46 @@ fn rendered_objects_and_crds_pass_strict_schema_validation() {
                 "{yaml}"
             );
             let path = dir.path().join(format!("{kind}-{i}.yaml"));
+            std::fs::write(&path, yaml).expect("write");
+            files.push(path);
+        }
+    }
+    // The Job of a BackupRestore, one per kind of target (the new claim of a template too).
+    let mut targets = Vec::new();
+    let mut to_ftps = BackupRestore::test();
+    to_ftps.spec.repository_as_of = Some(Time("2026-12-01T00:00:00Z".parse().expect("time")));
+    targets.push(to_ftps);
+    let mut to_pvc = BackupRestore::test();
+    to_pvc.spec.target = RestoreTarget {
+        ftps: None,
+        pvc: Some(PvcTarget {
+            claim_name: None,
+            template: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".into()]),
+                ..Default::default()
+            }),
+            sub_path: Some("www".into()),
+        }),
+        s3: None,
+    };
+    targets.push(to_pvc);
+    for (i, restore) in targets.iter().enumerate() {
+        let desired = render_restore(
+            &BackupCustomer::test(),
+            &BackupResource::test(),
+            restore,
+            &Settings::default(),
+        )
+        .expect("renders");
+        let mut docs = vec![serde_saphyr::to_string(&desired.job).expect("yaml")];
+        docs.extend(
+            desired
+                .pvc
+                .iter()
+                .map(|p| serde_saphyr::to_string(p).expect("yaml")),
+        );
+        for (j, yaml) in docs.into_iter().enumerate() {
+            let path = dir.path().join(format!("restore-{i}-{j}.yaml"));
             std::fs::write(&path, yaml).expect("write");
             files.push(path);
         }

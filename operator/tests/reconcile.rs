@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::{Request, Response, StatusCode};
 use k8s_openapi::api::batch::v1::Job;
 use kube::client::Body;
+use kube::runtime::controller::Action;
 use kube::Client;
 use serde_json::{json, Value};
 use tower_test::mock::{self, Handle};
@@ -13,8 +14,11 @@ use unstoppable_contract::{FailedPath, RunResult, RunSummary};
 use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupCustomerStatus, BackupResource};
 use unstoppable_operator::metrics::Metrics;
+use unstoppable_operator::restore_crd::{BackupRestore, BackupRestoreStatus, RestorePhase};
 use unstoppable_operator::settings::Settings;
-use unstoppable_operator::{conditions, customer_controller, job_controller, resource_controller};
+use unstoppable_operator::{
+    conditions, customer_controller, job_controller, resource_controller, restore_controller,
+};
 
 struct ApiServer(Handle<Request<Body>, Response<Body>>);
 
@@ -1229,6 +1233,306 @@ async fn an_incomplete_job_is_reported_with_its_paths_and_counted_as_incomplete(
     }
     assert!(
         !text.contains("unstoppable_backup_last_success_timestamp_seconds{"),
+        "{text}"
+    );
+}
+
+// --- BackupRestore: from creation to a finished restore ---
+
+const RESTORES: &str = "/apis/unstoppable.dev/v1alpha1/namespaces/backups/backuprestores";
+const JOBS: &str = "/apis/batch/v1/namespaces/backups/jobs";
+
+fn restore_job(condition: Option<&str>) -> Value {
+    let mut job = json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "restore-put-back",
+            "namespace": "backups",
+            "annotations": {"unstoppable.dev/restore-name": "put-back", "unstoppable.dev/customer-name": "acme"},
+        },
+        "status": {"startTime": "2026-01-10T10:00:00Z"},
+    });
+    if let Some(condition) = condition {
+        job["status"]["completionTime"] = json!("2026-01-10T10:02:00Z");
+        job["status"]["conditions"] = json!([{"type": condition, "status": "True", "lastTransitionTime": "2026-01-10T10:02:00Z"}]);
+    }
+    job
+}
+
+fn running_restore() -> BackupRestore {
+    let mut r = BackupRestore::test();
+    r.status = Some(BackupRestoreStatus {
+        phase: RestorePhase::Running,
+        job_name: Some("restore-put-back".into()),
+        ..Default::default()
+    });
+    r
+}
+
+#[tokio::test]
+async fn a_new_restore_creates_its_job_once_no_backup_runs() {
+    let (ctx, mut api) = setup();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{JOBS}/restore-put-back"),
+            StatusCode::NOT_FOUND,
+            not_found(),
+        )
+        .await;
+        api.expect(
+            "GET",
+            &format!("{RESOURCES}/www"),
+            StatusCode::OK,
+            serde_json::to_value(BackupResource::test()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(ready_customer()).expect("json"),
+        )
+        .await;
+        // A backup of the resource is running: the restore waits for it.
+        api.expect(
+            "GET",
+            "/apis/batch/v1/namespaces/backups/cronjobs/backup-www",
+            StatusCode::OK,
+            json!({"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "backup-www"},
+                   "spec": {"schedule": "0 3 * * *", "jobTemplate": {}},
+                   "status": {"active": [{"name": "backup-www-1", "namespace": "backups"}]}}),
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESTORES}/put-back/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupRestore::test()).expect("json"),
+            )
+            .await;
+        assert_eq!(patch.body["status"]["phase"], "Pending");
+        assert_eq!(
+            condition(&patch.body["status"], "Complete")["reason"],
+            "WaitingForBackup"
+        );
+        api.expect_event("WaitingForBackup").await;
+    });
+    let action = restore_controller::reconcile(Arc::new(BackupRestore::test()), ctx.clone())
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    assert_eq!(action, Action::requeue(std::time::Duration::from_secs(30)));
+
+    // The backup has ended: the Job is created, the restore runs.
+    let (ctx, mut api) = setup();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{JOBS}/restore-put-back"),
+            StatusCode::NOT_FOUND,
+            not_found(),
+        )
+        .await;
+        api.expect(
+            "GET",
+            &format!("{RESOURCES}/www"),
+            StatusCode::OK,
+            serde_json::to_value(BackupResource::test()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            &format!("{CUSTOMERS}/acme"),
+            StatusCode::OK,
+            serde_json::to_value(ready_customer()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/apis/batch/v1/namespaces/backups/cronjobs/backup-www",
+            StatusCode::NOT_FOUND,
+            not_found(),
+        )
+        .await;
+        let created = api
+            .expect("POST", JOBS, StatusCode::CREATED, restore_job(None))
+            .await;
+        let job: Job = serde_json::from_value(created.body.clone()).expect("a Job");
+        let args = job
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .map(|p| p.containers[0].args.clone().unwrap_or_default())
+            .expect("pod");
+        assert_eq!(args, vec!["restore", "--to-ftps", "--overwrite", "changed"]);
+        assert_eq!(
+            job.metadata.owner_references.as_ref().expect("owner")[0].kind,
+            "BackupRestore"
+        );
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESTORES}/put-back/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupRestore::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(
+            (s["phase"].as_str(), s["jobName"].as_str()),
+            (Some("Running"), Some("restore-put-back"))
+        );
+        api.expect_event("RestoreStarted").await;
+    });
+    restore_controller::reconcile(Arc::new(BackupRestore::test()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+}
+
+#[tokio::test]
+async fn a_finished_restore_records_what_it_did_and_a_failed_one_alerts() {
+    let summary = RunSummary {
+        command: "restore".into(),
+        success: true,
+        result: Some(RunResult::Success),
+        snapshot_id: Some("0123abcd".into()),
+        restore: Some(unstoppable_contract::RestoreOutcome {
+            target: "ftps".into(),
+            location: "ftps://ftp.acme.example:21/htdocs".into(),
+            snapshot_time: Some("2026-01-10T03:00:00Z".into()),
+            files_restored: 2,
+            bytes_restored: 300,
+            files_unchanged: 40,
+            files_deleted: 1,
+            paths: vec![
+                "index.html".into(),
+                "about.html".into(),
+                "-shell.php".into(),
+            ],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (ctx, mut api) = setup();
+    let pods = pod_list(&summary, 0);
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{JOBS}/restore-put-back"),
+            StatusCode::OK,
+            restore_job(Some("Complete")),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/pods",
+            StatusCode::OK,
+            pods,
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESTORES}/put-back/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupRestore::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(s["phase"], "Succeeded");
+        assert_eq!(s["snapshotId"], "0123abcd");
+        assert_eq!(s["snapshotTime"], "2026-01-10T03:00:00Z");
+        assert_eq!(
+            (s["filesRestored"].as_u64(), s["filesDeleted"].as_u64()),
+            (Some(2), Some(1))
+        );
+        assert_eq!(s["completionTime"], "2026-01-10T10:02:00Z");
+        assert_eq!(s["paths"][2], "-shell.php");
+        assert_eq!(condition(s, "Complete")["status"], "True");
+        api.expect_event("RestoreSucceeded").await;
+    });
+    let metrics = ctx.metrics.clone();
+    restore_controller::reconcile(Arc::new(running_restore()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let labels = r#"namespace="backups",customer="acme",resource="www""#;
+    let text = metrics.encode();
+    assert!(
+        text.contains(&format!("unstoppable_restore_last_failed{{{labels}}} 0")),
+        "{text}"
+    );
+
+    // A restore that could not reach the server fails, and the alert's gauge says so.
+    let failed = RunSummary {
+        command: "restore".into(),
+        result: Some(RunResult::Failed),
+        reason: Some("SourceFailed".into()),
+        error: Some("cannot connect to ftp.acme.example:21".into()),
+        ..Default::default()
+    };
+    let (ctx, mut api) = setup();
+    let ctx = Arc::new(Context::new(
+        ctx.client.clone(),
+        Settings::default(),
+        metrics.clone(),
+    ));
+    let pods = pod_list(&failed, 1);
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{JOBS}/restore-put-back"),
+            StatusCode::OK,
+            restore_job(Some("Failed")),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/pods",
+            StatusCode::OK,
+            pods,
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESTORES}/put-back/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupRestore::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(s["phase"], "Failed");
+        let c = condition(s, "Complete");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some("False"), Some("RestoreFailed"))
+        );
+        assert!(
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cannot connect")),
+            "{s}"
+        );
+        api.expect_event("RestoreFailed").await;
+    });
+    restore_controller::reconcile(Arc::new(running_restore()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = metrics.encode();
+    assert!(
+        text.contains(&format!("unstoppable_restore_last_failed{{{labels}}} 1")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "unstoppable_restore_runs_total{{{labels},result=\"failure\"}} 1"
+        )),
         "{text}"
     );
 }
