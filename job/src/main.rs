@@ -37,10 +37,10 @@ enum Command {
     /// is then renamed over its place.
     #[command(group(clap::ArgGroup::new("to").required(true).args(["target", "to_ftps", "to_s3"])))]
     Restore {
-        /// `latest` (the newest complete snapshot) or a snapshot id (prefix).
+        /// `latest` or a snapshot id (prefix).
         #[arg(long, default_value = "latest", conflicts_with = "snapshot_as_of")]
         snapshot: String,
-        /// The newest complete snapshot taken at or before this time (RFC 3339).
+        /// The newest snapshot taken at or before this time (RFC 3339).
         #[arg(long, value_parser = parse_time)]
         snapshot_as_of: Option<jiff::Zoned>,
         /// Only this path inside the snapshot (relative to the backed-up directory).
@@ -310,7 +310,7 @@ fn init_logging() {
     let from_env = std::env::var("RUST_LOG").unwrap_or_default();
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(
-            "info,opendal=warn,rustic_backend=warn,libunftp=warn,suppaftp=error",
+            "info,rustic_backend=warn,libunftp=warn,suppaftp=error,aws_smithy_runtime=warn,aws_sdk_s3=warn",
         )
     });
     if !from_env.contains("rustic_core") {

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 pub struct BackupRestoreSpec {
     /// The BackupResource (same namespace) whose backup is restored.
     pub resource_ref: ResourceRef,
-    /// Which snapshot. Default: the newest complete one.
+    /// Which snapshot. Default: the newest.
     #[serde(default)]
     pub snapshot: SnapshotSelector,
     /// A path inside the snapshot (relative to the backed-up directory). Default: all of it.
@@ -78,7 +78,7 @@ pub struct ResourceRef {
     pub name: String,
 }
 
-/// A snapshot: by id, or the newest complete one at or before a time; neither means the newest.
+/// A snapshot: by id, or the newest one at or before a time; neither means the newest.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.id) && has(self.asOf))").message("snapshot takes an id or asOf, not both"))]
@@ -87,7 +87,7 @@ pub struct SnapshotSelector {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[0-9a-f]{4,64}$')").message("snapshot.id must be 4-64 lowercase hex characters"))]
     pub id: Option<String>,
-    /// The newest complete snapshot taken at or before this time.
+    /// The newest snapshot taken at or before this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<Time>,
 }

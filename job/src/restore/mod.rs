@@ -109,7 +109,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, req: &Request) -> Result<RunSummary, E
     let snapshots = repo
         .get_matching_snapshots(|sn| retention::is_of(sn, &cfg.customer, &cfg.resource))
         .map_err(repo_err("reading the snapshots"))?;
-    let snap = select::choose(&snapshots, &req.which, INCOMPLETE_TAG)
+    let snap = select::choose(&snapshots, &req.which)
         .map_err(Error::Restore)?
         .clone();
     let incomplete = snap.tags.contains(INCOMPLETE_TAG);
@@ -206,7 +206,7 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, req: &Request) -> Result<RunSummary, E
         success: result == RunResult::Success,
         result: Some(result),
         reason: (failed > 0).then(|| reason::PATHS_UNWRITABLE.to_string()),
-        snapshot_id: Some(snap.id.to_string()),
+        snapshot_id: Some(snap.id.to_hex().to_string()),
         failed_paths: failed,
         error: failures.first().map(|f| {
             format!(

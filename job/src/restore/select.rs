@@ -26,48 +26,34 @@ impl Which {
 
 const NO_SNAPSHOTS: &str = "the repository has no snapshot of this resource; if snapshots were deleted from a versioned bucket, `snapshots --as-of <time>` shows what it had then and `recover --as-of <time>` brings that back";
 
-/// Picks from `snapshots` (this resource's). `latest` and a time only consider complete
-/// snapshots: one tagged `incomplete_tag` is known to lack paths, and restoring it could delete
-/// or leave out what a complete one has. An id names any snapshot, complete or not.
+/// Picks from `snapshots` (this resource's). An `incomplete` snapshot counts like any other: it
+/// holds the newest copy of everything that could be read (a restore that deletes refuses it).
 pub fn choose<'a>(
     snapshots: &'a [SnapshotFile],
     which: &Which,
-    incomplete_tag: &str,
 ) -> Result<&'a SnapshotFile, String> {
-    let complete = || {
-        snapshots
-            .iter()
-            .filter(move |sn| !sn.tags.contains(incomplete_tag))
-    };
     match which {
-        Which::Latest => complete()
+        Which::Latest => snapshots
+            .iter()
             .max_by_key(|sn| sn.time.timestamp())
-            .ok_or_else(|| {
-                if snapshots.is_empty() {
-                    NO_SNAPSHOTS.to_string()
-                } else {
-                    format!(
-                        "every snapshot of this resource is tagged `{incomplete_tag}`; name one by its id to restore it anyway"
-                    )
-                }
-            }),
-        Which::AsOf(at) => complete()
+            .ok_or_else(|| NO_SNAPSHOTS.to_string()),
+        Which::AsOf(at) => snapshots
+            .iter()
             .filter(|sn| sn.time.timestamp() <= *at)
             .max_by_key(|sn| sn.time.timestamp())
-            .ok_or_else(|| {
-                let first = complete().map(|sn| sn.time.timestamp()).min();
-                match first {
-                    Some(first) => format!(
-                        "no complete snapshot at or before {at}; the first one is from {first}"
-                    ),
+            .ok_or_else(
+                || match snapshots.iter().map(|sn| sn.time.timestamp()).min() {
+                    Some(first) => {
+                        format!("no snapshot at or before {at}; the first one is from {first}")
+                    }
                     None => NO_SNAPSHOTS.to_string(),
-                }
-            }),
+                },
+            ),
         Which::Id(prefix) => {
             let prefix = prefix.to_ascii_lowercase();
             let mut found = snapshots
                 .iter()
-                .filter(|sn| sn.id.to_string().starts_with(&prefix));
+                .filter(|sn| sn.id.to_hex().starts_with(prefix.as_str()));
             match (found.next(), found.next()) {
                 (Some(sn), None) => Ok(sn),
                 (Some(_), Some(_)) => Err(format!(
@@ -103,37 +89,34 @@ mod tests {
     }
 
     #[test]
-    fn latest_and_as_of_skip_incomplete_snapshots() {
+    fn latest_and_as_of_take_the_newest_at_or_before() {
         let snaps = vec![snap(100, false), snap(200, false), snap(300, true)];
-        let latest = choose(&snaps, &Which::Latest, "incomplete").expect("latest");
-        assert_eq!(latest.time.timestamp().as_second(), 200);
+        let latest = choose(&snaps, &Which::Latest).expect("latest");
+        assert_eq!(
+            latest.time.timestamp().as_second(),
+            300,
+            "incomplete ones count"
+        );
         let at = |s| Which::AsOf(Timestamp::from_second(s).expect("t"));
-        let sn = choose(&snaps, &at(150), "incomplete").expect("as of");
+        let sn = choose(&snaps, &at(150)).expect("as of");
         assert_eq!(sn.time.timestamp().as_second(), 100);
-        let sn = choose(&snaps, &at(200), "incomplete").expect("at the time itself");
+        let sn = choose(&snaps, &at(200)).expect("at the time itself");
         assert_eq!(sn.time.timestamp().as_second(), 200);
-        let err = choose(&snaps, &at(50), "incomplete").unwrap_err();
+        let err = choose(&snaps, &at(50)).unwrap_err();
         assert!(err.contains("the first one is from"), "{err}");
+        let err = choose(&[], &Which::Latest).unwrap_err();
+        assert!(err.contains("recover --as-of"), "{err}");
     }
 
     #[test]
-    fn an_id_prefix_names_any_snapshot_and_must_be_unique() {
+    fn an_id_prefix_names_one_snapshot() {
         let snaps = vec![snap(100, false), snap(300, true)];
-        let id = snaps[1].id.to_string();
-        let sn = choose(&snaps, &Which::parse(&id[..8]), "incomplete").expect("by prefix");
+        let id = snaps[1].id.to_hex().to_string();
+        let sn = choose(&snaps, &Which::parse(&id[..8])).expect("by prefix");
         assert_eq!(sn.id, snaps[1].id);
-        let err = choose(&snaps, &Which::Id("zz".into()), "incomplete").unwrap_err();
+        let err = choose(&snaps, &Which::Id("zz".into())).unwrap_err();
         assert!(err.contains("snapshots` lists them"), "{err}");
-        let err = choose(&snaps, &Which::Id(String::new()), "incomplete").unwrap_err();
+        let err = choose(&snaps, &Which::Id(String::new())).unwrap_err();
         assert!(err.contains("ambiguous"), "{err}");
-    }
-
-    #[test]
-    fn only_incomplete_snapshots_say_how_to_restore_one() {
-        let snaps = vec![snap(300, true)];
-        let err = choose(&snaps, &Which::Latest, "incomplete").unwrap_err();
-        assert!(err.contains("name one by its id"), "{err}");
-        let err = choose(&[], &Which::Latest, "incomplete").unwrap_err();
-        assert!(err.contains("no snapshot"), "{err}");
     }
 }
