@@ -2,16 +2,35 @@
 //! retention, object versions (reading the repository as it was, recovering it).
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::Client;
 use tokio::runtime::{Handle, Runtime};
 use unstoppable_contract::S3Config;
 
 /// A client for the configured bucket; credentials only from the configuration, never from
-/// ambient files or instance metadata.
+/// ambient files or instance metadata. A stuck endpoint cannot hang a run: connections time out
+/// after 10 s, an answer that does not start within 2 minutes is retried, and no attempt lasts
+/// longer than 15 minutes (a pack of 128 MiB at 150 KiB/s); failed attempts are retried with
+/// jittered backoff, 5 attempts in all.
 pub fn client(s3: &S3Config) -> Client {
     let config = aws_sdk_s3::Config::builder()
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(200))
+                .with_max_backoff(Duration::from_secs(10)),
+        )
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(120))
+                .operation_attempt_timeout(Duration::from_secs(15 * 60))
+                .build(),
+        )
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(&s3.endpoint)
         .region(Region::new(s3.region.clone()))

@@ -13,6 +13,7 @@ use rustic_core::{
 use tokio::runtime::Handle;
 use unstoppable_contract::S3Config;
 
+use super::layout::path;
 use super::versions::{view_at, Version};
 use crate::s3client::{blocking_handle, client};
 
@@ -120,17 +121,8 @@ impl AsOfBackend {
         })
     }
 
-    fn path(tpe: FileType, id: &Id) -> String {
-        let hex = id.to_hex();
-        match tpe {
-            FileType::Config => "config".into(),
-            FileType::Pack => format!("data/{}/{}", &hex[..2], &*hex),
-            _ => format!("{}/{}", tpe.dirname(), &*hex),
-        }
-    }
-
     fn get(&self, tpe: FileType, id: &Id, range: Option<(u32, u32)>) -> RusticResult<Bytes> {
-        let path = Self::path(tpe, id);
+        let path = path(tpe, id);
         let version = self.view.get(&path).ok_or_else(|| {
             RusticError::new(
                 ErrorKind::Backend,
@@ -216,7 +208,7 @@ impl ReadBackend for AsOfBackend {
     }
 
     fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
-        format!("{}{}", self.prefix, Self::path(tpe, id))
+        format!("{}{}", self.prefix, path(tpe, id))
     }
 }
 
@@ -245,24 +237,4 @@ fn read_only() -> Box<RusticError> {
         ErrorKind::Unsupported,
         "the repository as it was at a past time is read-only; `recover --as-of` makes that state current again",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn files_are_where_rustic_puts_them() {
-        let id: Id = "aabbccddeeff00112233445566778899aabbccddeeff00112233445566778899"
-            .parse()
-            .expect("id");
-        assert_eq!(
-            AsOfBackend::path(FileType::Config, &Id::default()),
-            "config"
-        );
-        assert!(AsOfBackend::path(FileType::Pack, &id).starts_with("data/aa/aabbcc"));
-        assert!(AsOfBackend::path(FileType::Snapshot, &id).starts_with("snapshots/aabbcc"));
-        assert!(AsOfBackend::path(FileType::Key, &id).starts_with("keys/"));
-        assert!(AsOfBackend::path(FileType::Index, &id).starts_with("index/"));
-    }
 }

@@ -3,17 +3,18 @@
 
 mod as_of;
 mod gate;
+mod layout;
+mod s3;
 pub mod versions;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use rustic_backend::BackendOptions;
+use rustic_backend::LocalBackend;
 use rustic_core::{
     ConfigOptions, Credentials, FileType, KeyOptions, OpenStatus, Repository, RepositoryBackends,
-    RepositoryOptions,
+    RepositoryOptions, WriteBackend,
 };
 use unstoppable_contract::JobConfig;
 
@@ -27,49 +28,35 @@ use crate::error::Error;
 /// zstd level of new repositories: rustic's and restic's default trade-off.
 const COMPRESSION_LEVEL: i32 = 3;
 
-/// Cold-storage options for rustic's opendal S3 back-end.
-pub fn s3_options(cfg: &JobConfig) -> Option<BTreeMap<String, String>> {
-    let s3 = cfg.s3.as_ref()?;
-    let mut o = BTreeMap::new();
-    o.insert("bucket".into(), s3.bucket.clone());
-    o.insert("endpoint".into(), s3.endpoint.clone());
-    o.insert("region".into(), s3.region.clone());
-    o.insert("root".into(), format!("/{}/", cfg.resource));
-    o.insert(
-        "access_key_id".into(),
-        s3.access_key_id.expose().to_string(),
-    );
-    o.insert(
-        "secret_access_key".into(),
-        s3.secret_access_key.expose().to_string(),
-    );
-    o.insert(
-        "enable_virtual_host_style".into(),
-        (!s3.path_style).to_string(),
-    );
-    // AWS refuses PUTs into Object-Lock buckets without a checksum header.
-    o.insert("checksum_algorithm".into(), "crc32c".into());
-    // Credentials come from our configuration only, never from ambient files or instance metadata.
-    o.insert("disable_config_load".into(), "true".into());
-    o.insert("disable_ec2_metadata".into(), "true".into());
-    Some(o)
-}
-
-/// The back-ends of this resource's repository.
+/// The back-ends of this resource's repository: the hot part in a local directory, the cold
+/// part in the bucket (or, for development, a local directory).
 pub fn backends(cfg: &JobConfig) -> Result<RepositoryBackends, Error> {
     let repo = &cfg.repository;
-    let mut opts = BackendOptions::default().repo_hot(format!("local:{}", repo.hot_dir));
-    if let Some(cold_dir) = &repo.cold_dir {
-        opts = opts.repository(format!(
-            "local:{}/{}",
+    let local = |path: String| -> Result<Arc<dyn WriteBackend>, Error> {
+        let backend = LocalBackend::new(&path, Vec::new()).map_err(|e| {
+            Error::Repository(format!("setting up storage {path}: {}", e.display_log()))
+        })?;
+        Ok(Arc::new(backend))
+    };
+    let hot = local(repo.hot_dir.clone())?;
+    let cold: Arc<dyn WriteBackend> = match (&repo.cold_dir, &cfg.s3) {
+        (Some(cold_dir), _) => local(format!(
+            "{}/{}",
             cold_dir.trim_end_matches('/'),
             cfg.resource
-        ));
-    } else if let Some(options) = s3_options(cfg) {
-        opts = opts.repository("opendal:s3").options_cold(options);
-    }
-    opts.to_backends()
-        .map_err(|e| Error::Repository(format!("setting up storage: {}", e.display_log())))
+        ))?,
+        (None, Some(s3)) => {
+            Arc::new(s3::S3Backend::new(s3, &cfg.resource).map_err(Error::Repository)?)
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                "s3.bucket",
+                "is missing; set the s3.* keys (or repository.cold_dir for a local repository)",
+            )
+            .into())
+        }
+    };
+    Ok(RepositoryBackends::new(cold, Some(hot)))
 }
 
 /// The cold repository as it was at `at`, read from the bucket's object versions (read-only,

@@ -1,0 +1,206 @@
+//! The cold part in the customer's bucket, as a rustic back-end on aws-sdk-s3: objects under
+//! `<resource>/` in rustic's layout (`config`, `keys/`, `snapshots/`, `index/`, `data/xx/`).
+//! Every request has a connect and a read timeout and is retried with backoff, so a stuck or
+//! flaky endpoint fails the run with a message instead of hanging it; every upload carries a
+//! CRC32C checksum, which AWS requires for Object Lock buckets.
+
+use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ChecksumAlgorithm;
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use rustic_core::{
+    BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend,
+};
+use tokio::runtime::Handle;
+use unstoppable_contract::S3Config;
+
+use super::layout::path;
+use crate::s3client::{blocking_handle, client};
+
+pub struct S3Backend {
+    client: Client,
+    bucket: String,
+    /// `<resource>/`.
+    root: String,
+    handle: Handle,
+}
+
+impl S3Backend {
+    pub fn new(s3: &S3Config, resource: &str) -> Result<Self, String> {
+        Ok(Self {
+            client: client(s3),
+            bucket: s3.bucket.clone(),
+            root: format!("{resource}/"),
+            handle: blocking_handle().map_err(|e| format!("starting the S3 runtime: {e}"))?,
+        })
+    }
+
+    fn key(&self, tpe: FileType, id: &Id) -> String {
+        format!("{}{}", self.root, path(tpe, id))
+    }
+
+    fn error(&self, what: &str, key: &str, detail: impl std::fmt::Display) -> Box<RusticError> {
+        RusticError::new(
+            ErrorKind::Backend,
+            "{what} `{key}` in bucket `{bucket}`: {detail}",
+        )
+        .attach_context("what", what.to_string())
+        .attach_context("key", key.to_string())
+        .attach_context("bucket", self.bucket.clone())
+        .attach_context("detail", detail.to_string())
+    }
+
+    fn get(&self, key: &str, range: Option<(u32, u32)>) -> RusticResult<Bytes> {
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_range(range.map(|(offset, length)| {
+                format!(
+                    "bytes={offset}-{}",
+                    u64::from(offset) + u64::from(length).max(1) - 1
+                )
+            }));
+        self.handle
+            .block_on(async move {
+                let object = request
+                    .send()
+                    .await
+                    .map_err(|e| DisplayErrorContext(e).to_string())?;
+                object
+                    .body
+                    .collect()
+                    .await
+                    .map(|b| b.into_bytes())
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| self.error("reading", key, e))
+    }
+}
+
+impl ReadBackend for S3Backend {
+    fn location(&self) -> String {
+        format!("s3:{}/{}", self.bucket, self.root)
+    }
+
+    fn list_with_size(&self, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
+        if tpe == FileType::Config {
+            let key = format!("{}config", self.root);
+            let head = self.handle.block_on(
+                self.client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .send(),
+            );
+            return match head {
+                Ok(h) => Ok(vec![(
+                    Id::default(),
+                    h.content_length()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or_default(),
+                )]),
+                Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(Vec::new()),
+                Err(e) => Err(self.error("reading", &key, DisplayErrorContext(e))),
+            };
+        }
+        let prefix = format!("{}{}/", self.root, tpe.dirname());
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        self.handle.block_on(async {
+            while let Some(page) = pages.next().await {
+                let page =
+                    page.map_err(|e| self.error("listing", &prefix, DisplayErrorContext(e)))?;
+                for object in page.contents() {
+                    let Some(name) = object.key().and_then(|k| k.rsplit('/').next()) else {
+                        continue;
+                    };
+                    // Directory markers and foreign objects are not repository files.
+                    let Ok(id) = name.parse::<Id>() else { continue };
+                    let size = object
+                        .size()
+                        .and_then(|n| u32::try_from(n).ok())
+                        .unwrap_or_default();
+                    out.push((id, size));
+                }
+            }
+            Ok::<(), Box<RusticError>>(())
+        })?;
+        Ok(out)
+    }
+
+    fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {
+        self.get(&self.key(tpe, id), None)
+    }
+
+    fn read_partial(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        _cacheable: bool,
+        offset: u32,
+        length: u32,
+    ) -> RusticResult<Bytes> {
+        self.get(&self.key(tpe, id), Some((offset, length)))
+    }
+
+    fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
+        self.key(tpe, id)
+    }
+}
+
+impl WriteBackend for S3Backend {
+    fn create(&self) -> RusticResult<()> {
+        // The bucket is the operator's (or the person's) to create; a repository is just keys.
+        Ok(())
+    }
+
+    fn write_bytes(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        _cacheable: bool,
+        buf: BytesList,
+    ) -> RusticResult<()> {
+        let key = self.key(tpe, id);
+        let mut body = BytesMut::new();
+        for part in buf.into_vec() {
+            body.extend_from_slice(&part);
+        }
+        let body = body.freeze();
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
+            .body(ByteStream::from(body));
+        self.handle
+            .block_on(request.send())
+            .map(|_| ())
+            .map_err(|e| self.error("writing", &key, DisplayErrorContext(e)))
+    }
+
+    fn remove(&self, tpe: FileType, id: &Id, _cacheable: bool) -> RusticResult<()> {
+        let key = self.key(tpe, id);
+        self.handle
+            .block_on(
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .send(),
+            )
+            .map(|_| ())
+            .map_err(|e| self.error("removing", &key, DisplayErrorContext(e)))
+    }
+}
