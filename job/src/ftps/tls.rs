@@ -24,7 +24,7 @@ pub enum Trust {
     InsecureSkipVerify,
 }
 
-/// More than one crypto provider is compiled into the job (opendal brings its own), so the provider
+/// More than one crypto provider is compiled into the job (the AWS SDK brings aws-lc-rs), so the provider
 /// is chosen explicitly: `ClientConfig::builder()` would panic.
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
