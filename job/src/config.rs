@@ -4,7 +4,7 @@ use std::path::Path;
 
 use globset::Glob;
 use serde_json::{Map, Value};
-use unstoppable_contract::{ConfigKey, FtpsConfig, JobConfig, KeyKind, CONFIG_KEYS};
+use unstoppable_contract::{ConfigKey, FtpsConfig, JobConfig, KeyKind, S3Config, CONFIG_KEYS};
 
 /// A configuration problem: which key, what is wrong, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -222,7 +222,13 @@ fn validate(config: &JobConfig) -> Result<(), ConfigError> {
     }
     require_name("resource", &config.resource)?;
     if let Some(ftps) = &config.ftps {
-        validate_ftps(ftps)?;
+        validate_ftps(ftps, "ftps")?;
+    }
+    if let Some(ftps) = config.restore.as_ref().and_then(|r| r.ftps.as_ref()) {
+        validate_ftps(&ftps.to_ftps(config.ftps.as_ref()), "restore.ftps")?;
+    }
+    if let Some(s3) = config.restore.as_ref().and_then(|r| r.s3.as_ref()) {
+        validate_s3(&s3.to_s3(), "restore.s3")?;
     }
     let repo = &config.repository;
     if repo.hot_dir.trim().is_empty() {
@@ -244,28 +250,7 @@ fn validate(config: &JobConfig) -> Result<(), ConfigError> {
                 "is missing; configure s3.* (or repository.cold_dir for local development)",
             ))
         }
-        (None, Some(s3)) => {
-            if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
-                return Err(ConfigError::new(
-                    "s3.endpoint",
-                    format!("`{}` must be an http:// or https:// URL", s3.endpoint),
-                ));
-            }
-            let len_ok = (3..=63).contains(&s3.bucket.len());
-            let chars_ok = s3
-                .bucket
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
-            if !len_ok || !chars_ok {
-                return Err(ConfigError::new(
-                    "s3.bucket",
-                    format!(
-                        "`{}` is not a valid bucket name; use 3-63 lowercase letters, digits, '-' or '.'",
-                        s3.bucket
-                    ),
-                ));
-            }
-        }
+        (None, Some(s3)) => validate_s3(s3, "s3")?,
         (Some(_), None) => {}
     }
     Ok(())
@@ -282,6 +267,17 @@ fn require_credentials(config: &JobConfig) -> Result<(), ConfigError> {
         needed.push(("s3.access_key_id", s3.access_key_id.is_empty()));
         needed.push(("s3.secret_access_key", s3.secret_access_key.is_empty()));
     }
+    if let Some(ftps) = config.restore.as_ref().and_then(|r| r.ftps.as_ref()) {
+        needed.push(("restore.ftps.username", ftps.username.is_empty()));
+        needed.push(("restore.ftps.password", ftps.password.is_empty()));
+    }
+    if let Some(s3) = config.restore.as_ref().and_then(|r| r.s3.as_ref()) {
+        needed.push(("restore.s3.access_key_id", s3.access_key_id.is_empty()));
+        needed.push((
+            "restore.s3.secret_access_key",
+            s3.secret_access_key.is_empty(),
+        ));
+    }
     match needed.into_iter().find(|(_, missing)| *missing) {
         Some((key, _)) => Err(ConfigError::new(
             key,
@@ -291,43 +287,69 @@ fn require_credentials(config: &JobConfig) -> Result<(), ConfigError> {
     }
 }
 
-fn validate_ftps(ftps: &FtpsConfig) -> Result<(), ConfigError> {
+fn validate_s3(s3: &S3Config, prefix: &str) -> Result<(), ConfigError> {
+    if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
+        return Err(ConfigError::new(
+            &format!("{prefix}.endpoint"),
+            format!("`{}` must be an http:// or https:// URL", s3.endpoint),
+        ));
+    }
+    let len_ok = (3..=63).contains(&s3.bucket.len());
+    let chars_ok = s3
+        .bucket
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    if !len_ok || !chars_ok {
+        return Err(ConfigError::new(
+            &format!("{prefix}.bucket"),
+            format!(
+                "`{}` is not a valid bucket name; use 3-63 lowercase letters, digits, '-' or '.'",
+                s3.bucket
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `prefix` is where the section sits (`ftps`, `restore.ftps`), for the keys errors name.
+fn validate_ftps(ftps: &FtpsConfig, prefix: &str) -> Result<(), ConfigError> {
+    let key = |k: &str| format!("{prefix}.{k}");
     if ftps.host.trim().is_empty() {
         return Err(ConfigError::new(
-            "ftps.host",
+            &key("host"),
             "is empty; set the FTPS server's host name",
         ));
     }
     if ftps.port == 0 {
-        return Err(ConfigError::new("ftps.port", "must be between 1 and 65535"));
+        return Err(ConfigError::new(
+            &key("port"),
+            "must be between 1 and 65535",
+        ));
     }
     if !ftps.path.starts_with('/') {
         return Err(ConfigError::new(
-            "ftps.path",
+            &key("path"),
             format!("`{}` must be an absolute path such as /data", ftps.path),
         ));
     }
     if !(1..=64).contains(&ftps.max_connections) {
         return Err(ConfigError::new(
-            "ftps.max_connections",
+            &key("max_connections"),
             "must be between 1 and 64",
         ));
     }
     if ftps.timeout_secs == 0 {
-        return Err(ConfigError::new("ftps.timeout_secs", "must be at least 1"));
+        return Err(ConfigError::new(&key("timeout_secs"), "must be at least 1"));
     }
     if ftps.insecure_skip_verify && ftps.ca_file.is_some() {
         return Err(ConfigError::new(
-            "ftps.insecure_skip_verify",
-            "cannot be combined with ftps.ca_file; remove one of them",
+            &key("insecure_skip_verify"),
+            format!("cannot be combined with {prefix}.ca_file; remove one of them"),
         ));
     }
-    for (key, globs) in [
-        ("ftps.include", &ftps.include),
-        ("ftps.exclude", &ftps.exclude),
-    ] {
+    for (name, globs) in [("include", &ftps.include), ("exclude", &ftps.exclude)] {
         for glob in globs {
-            Glob::new(glob).map_err(|e| ConfigError::new(key, format!("`{glob}`: {e}")))?;
+            Glob::new(glob).map_err(|e| ConfigError::new(&key(name), format!("`{glob}`: {e}")))?;
         }
     }
     Ok(())

@@ -396,3 +396,78 @@ fn a_deleted_repository_comes_back_from_the_buckets_versions() {
     let next = env.run(&["backup"]).assert_ok();
     assert_eq!(next.files_downloaded, 0, "{next:?}");
 }
+
+/// A staging copy of the site on another server, and the files in another bucket: each with
+/// credentials of its own (`restore.ftps.*`, `restore.s3.*`); the repository here is local.
+#[test]
+fn a_restore_goes_to_another_server_and_another_bucket_with_their_own_credentials() {
+    let root = TestDir::new();
+    let data = root.join("data");
+    website(&data);
+    let source = Pyftpd::start(root.path());
+    let staging_root = TestDir::new();
+    let staging = Pyftpd::start_writable(staging_root.path());
+    let dir = TestDir::new();
+    let mut env = JobEnv::new("acme", "site", &dir.join("hot"));
+    env.ftps(source.port, "/data").cold_dir(&dir.join("cold"));
+    env.run(&["backup"]).assert_ok();
+
+    let ca = common::servers::tls().ca.display().to_string();
+    let mut to_staging = env.clone();
+    to_staging
+        .set("UNSTOPPABLE_RESTORE_FTPS_HOST", "127.0.0.1")
+        .set("UNSTOPPABLE_RESTORE_FTPS_PORT", &staging.port.to_string())
+        .set(
+            "UNSTOPPABLE_RESTORE_FTPS_USERNAME",
+            common::servers::FTP_USER,
+        )
+        .set(
+            "UNSTOPPABLE_RESTORE_FTPS_PASSWORD",
+            common::servers::FTP_PASSWORD,
+        )
+        .set("UNSTOPPABLE_RESTORE_FTPS_CA_FILE", &ca)
+        .set("UNSTOPPABLE_RESTORE_FTPS_PATH", "/copy");
+    let (result, out, log) = restore(&to_staging, &[]);
+    assert_eq!(result, RunResult::Success, "{log}");
+    assert!(
+        out.location.contains(&format!(":{}/copy", staging.port)),
+        "{out:?}\n{log}\n{:?}",
+        to_staging.vars
+    );
+    assert_same(&data, &staging_root.join("copy"), true);
+
+    // Without its password the other server is not tried with the source's.
+    to_staging.vars.remove("UNSTOPPABLE_RESTORE_FTPS_PASSWORD");
+    let run = to_staging.run(&["restore", "--to-ftps"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("restore.ftps.password"),
+        "{}",
+        run.stderr
+    );
+
+    let s3 = s3();
+    let bucket = &format!("elsewhere-{}", std::process::id());
+    s3.create_bucket(bucket, false);
+    let mut to_bucket = env.clone();
+    to_bucket
+        .set("UNSTOPPABLE_RESTORE_S3_ENDPOINT", &s3.endpoint)
+        .set("UNSTOPPABLE_RESTORE_S3_BUCKET", bucket)
+        .set("UNSTOPPABLE_RESTORE_S3_ACCESS_KEY_ID", &s3.access_key)
+        .set("UNSTOPPABLE_RESTORE_S3_SECRET_ACCESS_KEY", &s3.secret_key);
+    let out = to_bucket
+        .run(&["restore", "--to-s3", "site"])
+        .assert_ok()
+        .restore
+        .expect("restore outcome");
+    assert_eq!(out.files_restored, 5, "{out:?}");
+    let keys: Vec<String> = s3
+        .objects(bucket, "site/")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        keys.contains(&"site/blog/2026/first post.html".to_string()),
+        "{keys:?}"
+    );
+}

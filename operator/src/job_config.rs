@@ -174,6 +174,7 @@ fn job_config(
                 .and_then(|s| s.expected_interval_seconds_cached(chrono::Utc::now()))
                 .ok(),
         ),
+        restore: None,
     })
 }
 
@@ -226,15 +227,8 @@ fn maintenance(
 
 /// The variable of configuration key `path` (e.g. `ftps.password`), read from key `key` of
 /// Secret `secret`. The variable's name comes from the job's own list of keys.
-fn secret_env(path: &'static str, secret: &str, key: &str) -> Result<EnvVar, RenderError> {
-    let name = CONFIG_KEYS
-        .iter()
-        .find(|k| k.path == path)
-        .map(|k| k.env_name())
-        .ok_or(RenderError::Invalid {
-            what: "job configuration",
-            detail: format!("the job has no configuration key {path}"),
-        })?;
+pub fn secret_env(path: &'static str, secret: &str, key: &str) -> Result<EnvVar, RenderError> {
+    let name = env_name(path)?;
     Ok(EnvVar {
         name,
         value: None,
@@ -247,4 +241,25 @@ fn secret_env(path: &'static str, secret: &str, key: &str) -> Result<EnvVar, Ren
             ..Default::default()
         }),
     })
+}
+
+/// The variable of configuration key `path` with a plain value.
+pub fn value_env(path: &'static str, value: impl Into<String>) -> Result<EnvVar, RenderError> {
+    Ok(EnvVar {
+        name: env_name(path)?,
+        value: Some(value.into()),
+        value_from: None,
+    })
+}
+
+/// The environment variable of configuration key `path`, from the job's own list of keys.
+fn env_name(path: &'static str) -> Result<String, RenderError> {
+    CONFIG_KEYS
+        .iter()
+        .find(|k| k.path == path)
+        .map(|k| k.env_name())
+        .ok_or(RenderError::Invalid {
+            what: "job configuration",
+            detail: format!("the job has no configuration key {path}"),
+        })
 }

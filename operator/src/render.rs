@@ -175,6 +175,7 @@ pub fn render(
                     &pvc_name,
                     PodRun {
                         args: vec!["backup".into()],
+                        env: Vec::new(),
                         volumes: Vec::new(),
                         resources: resource.spec.resources.clone(),
                     },
@@ -205,6 +206,8 @@ pub fn render(
 /// are mounted, and its resources (default: [`default_job_resources`]).
 pub struct PodRun {
     pub args: Vec<String>,
+    /// Variables added to the job's configuration.
+    pub env: Vec<k8s_openapi::api::core::v1::EnvVar>,
     pub volumes: Vec<(Volume, VolumeMount)>,
     pub resources: Option<ResourceRequirements>,
 }
@@ -284,7 +287,11 @@ pub fn pod_spec(
             image: Some(settings.job_image.clone()),
             image_pull_policy: Some(settings.image_pull_policy.clone()),
             args: Some(run.args),
-            env: Some(job_env(customer, resource)?),
+            env: Some({
+                let mut env = job_env(customer, resource)?;
+                env.extend(run.env);
+                env
+            }),
             resources: Some(run.resources.unwrap_or_else(default_job_resources)),
             volume_mounts: Some(mounts),
             termination_message_path: Some("/dev/termination-log".into()),

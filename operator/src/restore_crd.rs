@@ -10,6 +10,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::crd::FtpsTls;
+
 /// One restore of a BackupResource's backup. It runs once: the spec cannot change afterwards;
 /// create a new BackupRestore to restore again.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -128,6 +130,63 @@ pub struct FtpsTarget {
     /// Only report in the status what would change.
     #[serde(default)]
     pub dry_run: bool,
+    /// Another FTPS server instead of the resource's own (e.g. a staging copy of the site).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<FtpsServer>,
+}
+
+/// An FTPS server (explicit TLS) with credentials of its own.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FtpsServer {
+    /// Host name or IP address.
+    #[schemars(length(min = 1, max = 253))]
+    pub host: String,
+    /// Control port.
+    #[serde(default = "default_ftp_port")]
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 65535").message("port must be 1-65535"))]
+    pub port: i32,
+    /// Server certificate verification.
+    #[serde(default)]
+    pub tls: FtpsTls,
+    /// The Secret (same namespace) with its FTP user and password.
+    pub credentials_secret_ref: FtpsCredentialsRef,
+}
+
+/// Keys of a Secret holding FTP credentials.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FtpsCredentialsRef {
+    /// Name of the Secret.
+    pub name: String,
+    /// Key of the user name. Default: `username`.
+    #[serde(default = "default_username")]
+    pub username_key: String,
+    /// Key of the password. Default: `password`.
+    #[serde(default = "default_password")]
+    pub password_key: String,
+}
+
+fn default_ftp_port() -> i32 {
+    i32::from(unstoppable_contract::defaults::FTP_PORT)
+}
+fn default_username() -> String {
+    "username".into()
+}
+fn default_password() -> String {
+    "password".into()
+}
+fn default_access_key_id() -> String {
+    "accessKeyId".into()
+}
+fn default_secret_access_key() -> String {
+    "secretAccessKey".into()
+}
+fn default_region() -> String {
+    unstoppable_contract::defaults::REGION.into()
+}
+fn default_path_style() -> bool {
+    unstoppable_contract::defaults::PATH_STYLE
 }
 
 /// When a file that exists on the server is replaced.
@@ -168,9 +227,10 @@ pub struct PvcTarget {
     pub sub_path: Option<String>,
 }
 
-/// Restore as plain files into the customer's bucket.
+/// Restore as plain files into the customer's bucket, or into a bucket elsewhere.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.bucket) && has(self.endpoint))").message("s3 takes bucket or endpoint, not both: an endpoint names its own bucket"))]
 pub struct S3Target {
     /// Key prefix, e.g. `restores/www-2026-12-04/`.
     #[schemars(length(min = 1, max = 512))]
@@ -179,6 +239,43 @@ pub struct S3Target {
     /// customer's bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bucket: Option<String>,
+    /// A bucket on another S3 endpoint, with keys of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<S3Endpoint>,
+}
+
+/// A bucket on an S3-compatible endpoint, with its own keys.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Endpoint {
+    /// Endpoint URL, e.g. `https://s3.eu-central-1.amazonaws.com`.
+    #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("endpoint.url must be an http(s) URL"))]
+    pub url: String,
+    /// Region.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The bucket.
+    #[schemars(length(min = 3, max = 63))]
+    pub bucket: String,
+    /// Path-style addressing (MinIO, SeaweedFS).
+    #[serde(default = "default_path_style")]
+    pub path_style: bool,
+    /// The Secret (same namespace) with the keys.
+    pub credentials_secret_ref: S3CredentialsRef,
+}
+
+/// Keys of a Secret holding S3 credentials.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3CredentialsRef {
+    /// Name of the Secret.
+    pub name: String,
+    /// Key of the access key id. Default: `accessKeyId`.
+    #[serde(default = "default_access_key_id")]
+    pub access_key_id_key: String,
+    /// Key of the secret access key. Default: `secretAccessKey`.
+    #[serde(default = "default_secret_access_key")]
+    pub secret_access_key_key: String,
 }
 
 /// Where a restore is.

@@ -7,17 +7,19 @@ use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
 };
 use k8s_openapi::api::core::v1::{
-    PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodTemplateSpec, Volume, VolumeMount,
+    EnvVar, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodTemplateSpec,
+    SecretVolumeSource, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 use unstoppable_contract::exit_code;
 
 use crate::crd::{BackupCustomer, BackupResource};
+use crate::job_config::{secret_env, value_env};
 use crate::keys::{ANNOTATION_CUSTOMER, ANNOTATION_RESTORE, LABEL_RESTORE};
 use crate::names;
 use crate::render::{labels, pod_spec, PodRun, RenderError, CONTAINER};
-use crate::restore_crd::{BackupRestore, RestoreTarget};
+use crate::restore_crd::{BackupRestore, FtpsServer, RestoreTarget};
 use crate::settings::Settings;
 
 /// Where the target claim is mounted in the restore pod.
@@ -66,7 +68,12 @@ pub fn render_restore(
     labels.insert("app.kubernetes.io/component".into(), "restore".into());
     labels.insert(LABEL_RESTORE.into(), names::label_value(&name));
     let spec = &restore.spec;
-    let (args, volumes, pvc) = job_args(restore, &ns, &labels)?;
+    let Args {
+        args,
+        env,
+        volumes,
+        pvc,
+    } = job_args(restore, &ns, &labels)?;
     let job = Job {
         metadata: ObjectMeta {
             name: Some(names::restore_job_name(&name)),
@@ -111,6 +118,7 @@ pub fn render_restore(
                     &names::hot_pvc_name(&resource.name_any()),
                     PodRun {
                         args,
+                        env,
                         volumes,
                         resources: spec
                             .resources
@@ -126,11 +134,13 @@ pub fn render_restore(
     Ok(RestoreDesired { job, pvc })
 }
 
-type Args = (
-    Vec<String>,
-    Vec<(Volume, VolumeMount)>,
-    Option<PersistentVolumeClaim>,
-);
+/// The job's arguments and added configuration, volumes to mount, a claim to create.
+struct Args {
+    args: Vec<String>,
+    env: Vec<EnvVar>,
+    volumes: Vec<(Volume, VolumeMount)>,
+    pvc: Option<PersistentVolumeClaim>,
+}
 
 /// The job's command line for this restore, the target volume it needs, the claim to create.
 fn job_args(
@@ -162,9 +172,13 @@ fn job_args(
         push("--as-of", at.0.to_string());
     }
     let mut volumes = Vec::new();
+    let mut env = Vec::new();
     let mut pvc = None;
     match (&spec.target.ftps, &spec.target.pvc, &spec.target.s3) {
         (Some(ftps), None, None) => {
+            if let Some(server) = &ftps.server {
+                other_server(server, &mut env, &mut volumes)?;
+            }
             args.push("--to-ftps".into());
             if let Some(path) = &ftps.path {
                 args.extend(["--target-path".into(), path.clone()]);
@@ -224,6 +238,25 @@ fn job_args(
             args.extend(["--target".into(), dir]);
         }
         (None, None, Some(s3)) => {
+            if let Some(endpoint) = &s3.endpoint {
+                let creds = &endpoint.credentials_secret_ref;
+                env.extend([
+                    value_env("restore.s3.endpoint", endpoint.url.clone())?,
+                    value_env("restore.s3.region", endpoint.region.clone())?,
+                    value_env("restore.s3.bucket", endpoint.bucket.clone())?,
+                    value_env("restore.s3.path_style", endpoint.path_style.to_string())?,
+                    secret_env(
+                        "restore.s3.access_key_id",
+                        &creds.name,
+                        &creds.access_key_id_key,
+                    )?,
+                    secret_env(
+                        "restore.s3.secret_access_key",
+                        &creds.name,
+                        &creds.secret_access_key_key,
+                    )?,
+                ]);
+            }
             args.extend(["--to-s3".into(), s3.prefix.clone()]);
             if let Some(bucket) = &s3.bucket {
                 args.extend(["--s3-bucket".into(), bucket.clone()]);
@@ -236,7 +269,65 @@ fn job_args(
             })
         }
     }
-    Ok((args, volumes, pvc))
+    Ok(Args {
+        args,
+        env,
+        volumes,
+        pvc,
+    })
+}
+
+/// Where the CA of another FTPS server is mounted.
+pub const RESTORE_CA_MOUNT: &str = "/etc/unstoppable/restore-ftps-ca";
+
+/// The configuration of another FTPS server: its address and TLS as values, its credentials
+/// from its Secret, its CA (when given) as a mounted file.
+fn other_server(
+    server: &FtpsServer,
+    env: &mut Vec<EnvVar>,
+    volumes: &mut Vec<(Volume, VolumeMount)>,
+) -> Result<(), RenderError> {
+    let creds = &server.credentials_secret_ref;
+    env.extend([
+        value_env("restore.ftps.host", server.host.clone())?,
+        value_env("restore.ftps.port", server.port.to_string())?,
+        secret_env("restore.ftps.username", &creds.name, &creds.username_key)?,
+        secret_env("restore.ftps.password", &creds.name, &creds.password_key)?,
+    ]);
+    if let Some(name) = &server.tls.server_name {
+        env.push(value_env("restore.ftps.server_name", name.clone())?);
+    }
+    if server.tls.insecure_skip_verify {
+        env.push(value_env("restore.ftps.insecure_skip_verify", "true")?);
+    }
+    if let Some(ca) = &server.tls.ca_secret_ref {
+        env.push(value_env(
+            "restore.ftps.ca_file",
+            format!("{RESTORE_CA_MOUNT}/ca.pem"),
+        )?);
+        volumes.push((
+            Volume {
+                name: "restore-ftps-ca".into(),
+                secret: Some(SecretVolumeSource {
+                    secret_name: Some(ca.name.clone()),
+                    items: Some(vec![KeyToPath {
+                        key: ca.key.clone(),
+                        path: "ca.pem".into(),
+                        mode: None,
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "restore-ftps-ca".into(),
+                mount_path: RESTORE_CA_MOUNT.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -327,6 +418,7 @@ mod tests {
             overwrite: Overwrite::Never,
             delete: true,
             dry_run: true,
+            server: None,
         });
         assert_eq!(
             args(&rendered(&r)),
@@ -389,6 +481,7 @@ mod tests {
             s3: Some(S3Target {
                 prefix: "restores/www/".into(),
                 bucket: Some("elsewhere".into()),
+                endpoint: None,
             }),
         };
         assert_eq!(
@@ -402,6 +495,131 @@ mod tests {
                 "--s3-bucket",
                 "elsewhere"
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod other_targets {
+    use super::*;
+    use crate::crd::{FtpsTls, SecretKeyRef};
+    use crate::restore_crd::{
+        FtpsCredentialsRef, FtpsTarget, S3CredentialsRef, S3Endpoint, S3Target,
+    };
+
+    fn env_of(d: &RestoreDesired) -> Vec<EnvVar> {
+        d.job
+            .spec
+            .as_ref()
+            .and_then(|j| j.template.spec.as_ref())
+            .map(|p| p.containers[0].env.clone().unwrap_or_default())
+            .expect("env")
+    }
+    fn value(env: &[EnvVar], name: &str) -> Option<String> {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    }
+    fn secret(env: &[EnvVar], name: &str) -> Option<(String, String)> {
+        let e = env.iter().find(|e| e.name == name)?;
+        let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
+        Some((r.name.clone(), r.key.clone()))
+    }
+    fn rendered(r: &BackupRestore) -> RestoreDesired {
+        render_restore(
+            &BackupCustomer::test(),
+            &BackupResource::test(),
+            r,
+            &Settings::default(),
+        )
+        .expect("renders")
+    }
+
+    #[test]
+    fn another_ftps_server_comes_with_its_secret_and_ca_never_a_plain_password() {
+        let mut r = BackupRestore::test();
+        r.spec.target.ftps = Some(FtpsTarget {
+            server: Some(FtpsServer {
+                host: "staging.acme.example".into(),
+                port: 2121,
+                tls: FtpsTls {
+                    ca_secret_ref: Some(SecretKeyRef {
+                        name: "staging-ca".into(),
+                        key: "ca.crt".into(),
+                    }),
+                    server_name: None,
+                    insecure_skip_verify: false,
+                },
+                credentials_secret_ref: FtpsCredentialsRef {
+                    name: "staging-ftp".into(),
+                    username_key: "username".into(),
+                    password_key: "password".into(),
+                },
+            }),
+            ..Default::default()
+        });
+        let d = rendered(&r);
+        let env = env_of(&d);
+        assert_eq!(
+            value(&env, "UNSTOPPABLE_RESTORE_FTPS_HOST").as_deref(),
+            Some("staging.acme.example")
+        );
+        assert_eq!(
+            value(&env, "UNSTOPPABLE_RESTORE_FTPS_PORT").as_deref(),
+            Some("2121")
+        );
+        assert_eq!(
+            secret(&env, "UNSTOPPABLE_RESTORE_FTPS_PASSWORD"),
+            Some(("staging-ftp".into(), "password".into()))
+        );
+        assert_eq!(
+            value(&env, "UNSTOPPABLE_RESTORE_FTPS_CA_FILE").as_deref(),
+            Some("/etc/unstoppable/restore-ftps-ca/ca.pem")
+        );
+        // The resource's own server stays configured (the restore reads nothing from it).
+        assert_eq!(
+            value(&env, "UNSTOPPABLE_FTPS_HOST").as_deref(),
+            Some("ftp.acme.example")
+        );
+        assert!(env
+            .iter()
+            .all(|e| !e.name.ends_with("PASSWORD") || e.value.is_none()));
+    }
+
+    #[test]
+    fn another_s3_endpoint_comes_with_its_secret() {
+        let mut r = BackupRestore::test();
+        r.spec.target = RestoreTarget {
+            ftps: None,
+            pvc: None,
+            s3: Some(S3Target {
+                prefix: "www/".into(),
+                bucket: None,
+                endpoint: Some(S3Endpoint {
+                    url: "https://s3.other.example".into(),
+                    region: "eu-west-1".into(),
+                    bucket: "acme-restores".into(),
+                    path_style: false,
+                    credentials_secret_ref: S3CredentialsRef {
+                        name: "other-s3".into(),
+                        access_key_id_key: "accessKeyId".into(),
+                        secret_access_key_key: "secretAccessKey".into(),
+                    },
+                }),
+            }),
+        };
+        let env = env_of(&rendered(&r));
+        assert_eq!(
+            value(&env, "UNSTOPPABLE_RESTORE_S3_BUCKET").as_deref(),
+            Some("acme-restores")
+        );
+        assert_eq!(
+            value(&env, "UNSTOPPABLE_RESTORE_S3_PATH_STYLE").as_deref(),
+            Some("false")
+        );
+        assert_eq!(
+            secret(&env, "UNSTOPPABLE_RESTORE_S3_SECRET_ACCESS_KEY"),
+            Some(("other-s3".into(), "secretAccessKey".into()))
         );
     }
 }

@@ -293,6 +293,11 @@ async fn our_crds_install_and_admission_refuses_what_kubernetes_would_refuse() {
             "an id or asOf, not both",
         ),
         (
+            "bucket-and-endpoint",
+            "  target:\n    s3:\n      prefix: x/\n      bucket: b\n      endpoint:\n        url: https://s3.example.org\n        bucket: other\n        credentialsSecretRef:\n          name: s\n",
+            "bucket or endpoint, not both",
+        ),
+        (
             "claim-and-template",
             "  target:\n    pvc:\n      claimName: x\n      template: {}\n",
             "exactly one of claimName and template",

@@ -49,6 +49,93 @@ pub struct JobConfig {
     /// Repository maintenance inside the backup run.
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    /// Where `restore --to-ftps` / `--to-s3` write when not to the resource's own server or
+    /// bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreConfig>,
+}
+
+/// Another FTPS server or bucket to restore to, with credentials of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ftps: Option<RestoreFtpsConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<RestoreS3Config>,
+}
+
+/// An FTPS server to restore to: where and how to log in; how hard to work (connections,
+/// timeouts, retries) comes from the resource's own `ftps.*`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreFtpsConfig {
+    pub host: String,
+    #[serde(default = "default_ftp_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: Secret,
+    #[serde(default = "default_root")]
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl RestoreFtpsConfig {
+    /// As a full server configuration, with the resource's connections, timeout and retries.
+    pub fn to_ftps(&self, resource: Option<&FtpsConfig>) -> FtpsConfig {
+        FtpsConfig {
+            host: self.host.clone(),
+            port: self.port,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            path: self.path.clone(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+            ca_file: self.ca_file.clone(),
+            server_name: self.server_name.clone(),
+            insecure_skip_verify: self.insecure_skip_verify,
+            max_connections: resource.map_or_else(default_max_connections, |f| f.max_connections),
+            timeout_secs: resource.map_or_else(default_timeout, |f| f.timeout_secs),
+            retries: resource.map_or_else(default_retries, |f| f.retries),
+        }
+    }
+}
+
+/// A bucket to restore to, on any endpoint, with its own keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreS3Config {
+    pub endpoint: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub bucket: String,
+    #[serde(default)]
+    pub access_key_id: Secret,
+    #[serde(default)]
+    pub secret_access_key: Secret,
+    #[serde(default = "default_path_style")]
+    pub path_style: bool,
+}
+
+impl RestoreS3Config {
+    pub fn to_s3(&self) -> S3Config {
+        S3Config {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret_access_key.clone(),
+            path_style: self.path_style,
+            object_lock_days: None,
+        }
+    }
 }
 
 /// Repository maintenance, run inside a successful backup run after the retention rules (so the
@@ -486,6 +573,104 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         "",
         "The bucket's Object Lock retention in days. When a prune runs, every object the repository still has whose lock ends within twice `maintenance.prune_interval_days` is locked again until now + these days (as Kopia's `--extend-object-locks`), so data a kept snapshot needs never becomes deletable; must exceed twice the prune interval."
     ),
+    key!(
+        "restore.ftps.host",
+        Text,
+        false,
+        "",
+        "Another FTPS server to restore to (`restore --to-ftps`), instead of `ftps.host`."
+    ),
+    key!(
+        "restore.ftps.port",
+        Number,
+        false,
+        "21",
+        "Its control port."
+    ),
+    key!(
+        "restore.ftps.username",
+        Text,
+        false,
+        "",
+        "Its FTP user."
+    ),
+    key!(
+        "restore.ftps.password",
+        Text,
+        true,
+        "",
+        "Its FTP password."
+    ),
+    key!(
+        "restore.ftps.path",
+        Text,
+        false,
+        "/",
+        "The directory on it that stands for the backed-up one (a restore goes to this path, plus the path inside the snapshot)."
+    ),
+    key!(
+        "restore.ftps.ca_file",
+        Text,
+        false,
+        "",
+        "PEM file of CA certificates to trust for it instead of the system roots."
+    ),
+    key!(
+        "restore.ftps.server_name",
+        Text,
+        false,
+        "",
+        "Name its certificate must carry, when it differs from `restore.ftps.host`."
+    ),
+    key!(
+        "restore.ftps.insecure_skip_verify",
+        Bool,
+        false,
+        "false",
+        "Accept any certificate from it. Only for testing."
+    ),
+    key!(
+        "restore.s3.endpoint",
+        Text,
+        false,
+        "",
+        "Another S3 endpoint to restore to (`restore --to-s3`), instead of the repository's bucket."
+    ),
+    key!(
+        "restore.s3.region",
+        Text,
+        false,
+        "us-east-1",
+        "Its region."
+    ),
+    key!(
+        "restore.s3.bucket",
+        Text,
+        false,
+        "",
+        "Its bucket."
+    ),
+    key!(
+        "restore.s3.access_key_id",
+        Text,
+        true,
+        "",
+        "Its access key id."
+    ),
+    key!(
+        "restore.s3.secret_access_key",
+        Text,
+        true,
+        "",
+        "Its secret access key."
+    ),
+    key!(
+        "restore.s3.path_style",
+        Bool,
+        false,
+        "true",
+        "Path-style addressing for it."
+    ),
     key!("infisical.site_url", Text, false, "", "Infisical site, e.g. `https://app.infisical.com`; with it, credentials not set otherwise are read from Infisical."),
     key!("infisical.client_id", Text, true, "", "Client id of the machine identity (universal auth)."),
     key!("infisical.client_secret", Text, true, "", "Client secret of the machine identity."),
@@ -605,6 +790,7 @@ mod tests {
             "s3": {"endpoint": "e", "bucket": "b", "access_key_id": "a", "secret_access_key": "s"},
             "infisical": {"site_url": "https://i", "client_id": "i", "client_secret": "s",
                           "project_id": "p", "environment": "e"},
+            "restore": {"ftps": {"host": "h"}, "s3": {"endpoint": "e", "bucket": "b"}},
         }))
         .expect("minimal config");
         let value = serde_json::to_value(&cfg).expect("json");
@@ -690,6 +876,26 @@ mod tests {
                 keep_within: Some("1d".into()),
             },
             maintenance: MaintenanceConfig::default(),
+            restore: Some(RestoreConfig {
+                ftps: Some(RestoreFtpsConfig {
+                    host: "h".into(),
+                    port: 21,
+                    username: "u".into(),
+                    password: Secret::new("p"),
+                    path: "/".into(),
+                    ca_file: Some("ca".into()),
+                    server_name: Some("s".into()),
+                    insecure_skip_verify: false,
+                }),
+                s3: Some(RestoreS3Config {
+                    endpoint: "e".into(),
+                    region: "r".into(),
+                    bucket: "b".into(),
+                    access_key_id: Secret::new("a"),
+                    secret_access_key: Secret::new("s"),
+                    path_style: true,
+                }),
+            }),
         };
         let value = serde_json::to_value(&cfg).expect("serialisable");
         let mut fields = Vec::new();

@@ -9,7 +9,8 @@ mod summary;
 
 pub use config::{
     defaults, ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, MaintenanceConfig,
-    RepositoryConfig, RetentionConfig, S3Config, Secret, CONFIG_KEYS,
+    RepositoryConfig, RestoreConfig, RestoreFtpsConfig, RestoreS3Config, RetentionConfig, S3Config,
+    Secret, CONFIG_KEYS,
 };
 pub use summary::{
     CheckOutcome, FailedPath, LockOutcome, PruneOutcome, RecoverOutcome, RepositorySize,

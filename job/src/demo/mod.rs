@@ -122,6 +122,7 @@ fn demo_config(base: &Path, server: &DemoServer) -> JobConfig {
         progress_interval_secs: 0,
         retention: Default::default(),
         maintenance: Default::default(),
+        restore: None,
     }
 }
 

@@ -139,10 +139,16 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, req: &Request) -> Result<RunSummary, E
             delete,
             dry_run,
         } => {
-            let ftps = cfg.ftps.as_ref().ok_or_else(|| {
+            // Another server when `restore.ftps.*` names one, else the resource's own.
+            let other = cfg
+                .restore
+                .as_ref()
+                .and_then(|r| r.ftps.as_ref())
+                .map(|o| o.to_ftps(cfg.ftps.as_ref()));
+            let ftps = other.as_ref().or(cfg.ftps.as_ref()).ok_or_else(|| {
                 ConfigError::new(
                     "ftps.host",
-                    "is missing; a restore to FTPS needs the ftps.* keys",
+                    "is missing; a restore to FTPS needs the ftps.* (or restore.ftps.*) keys",
                 )
             })?;
             let (wanted, default_root) = wanted_below(&repo, &node, path, &filter)?;
@@ -166,10 +172,16 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, req: &Request) -> Result<RunSummary, E
             (outcome, failures, failed)
         }
         Target::S3 { prefix, bucket } => {
-            let s3 = cfg.s3.as_ref().ok_or_else(|| {
+            // Another bucket when `restore.s3.*` names one, else the customer's.
+            let other = cfg
+                .restore
+                .as_ref()
+                .and_then(|r| r.s3.as_ref())
+                .map(|o| o.to_s3());
+            let s3 = other.as_ref().or(cfg.s3.as_ref()).ok_or_else(|| {
                 ConfigError::new(
                     "s3.bucket",
-                    "is missing; a restore to S3 needs the s3.* keys",
+                    "is missing; a restore to S3 needs the s3.* (or restore.s3.*) keys",
                 )
             })?;
             let prefix = prefix.trim_start_matches('/');
@@ -179,8 +191,8 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, req: &Request) -> Result<RunSummary, E
                 format!("{prefix}/")
             };
             let bucket = bucket.clone().unwrap_or_else(|| s3.bucket.clone());
-            if bucket == s3.bucket && (prefix.is_empty() || prefix == format!("{}/", cfg.resource))
-            {
+            let own_bucket = other.is_none() && bucket == s3.bucket;
+            if own_bucket && (prefix.is_empty() || prefix == format!("{}/", cfg.resource)) {
                 return Err(ConfigError::new(
                     "restore --to-s3",
                     format!("`{prefix}` would mix restored files with the repository in bucket `{bucket}`; choose another prefix, e.g. restores/{}/", cfg.resource),
