@@ -7,7 +7,9 @@ use std::time::Duration;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::Client;
+use bytes::Bytes;
 use tokio::runtime::{Handle, Runtime};
 use unstoppable_contract::S3Config;
 
@@ -59,4 +61,35 @@ pub fn blocking_handle() -> Result<Handle, std::io::Error> {
         .enable_all()
         .build()?;
     Ok(RUNTIME.get_or_init(|| rt).handle().clone())
+}
+
+/// One object into memory: a given version of it (`None`: the current one), a byte range of it
+/// (`(offset, length)`; `None`: all of it).
+pub async fn get_bytes(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    range: Option<(u32, u32)>,
+) -> Result<Bytes, String> {
+    let object = client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .set_range(range.map(|(offset, length)| {
+            format!(
+                "bytes={offset}-{}",
+                u64::from(offset) + u64::from(length).max(1) - 1
+            )
+        }))
+        .send()
+        .await
+        .map_err(|e| DisplayErrorContext(e).to_string())?;
+    object
+        .body
+        .collect()
+        .await
+        .map(|b| b.into_bytes())
+        .map_err(|e| e.to_string())
 }

@@ -247,20 +247,9 @@ pub fn pod_spec(
     };
     let mut mounts = vec![mount("hot", HOT_MOUNT, None), mount("tmp", "/tmp", None)];
     if let Some(ca) = &resource.spec.source.ftps.tls.ca_secret_ref {
-        volumes.push(Volume {
-            name: "ftps-ca".into(),
-            secret: Some(SecretVolumeSource {
-                secret_name: Some(ca.name.clone()),
-                items: Some(vec![KeyToPath {
-                    key: ca.key.clone(),
-                    path: "ca.pem".into(),
-                    mode: None,
-                }]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-        mounts.push(mount("ftps-ca", CA_MOUNT, Some(true)));
+        let (volume, ca_mount) = ca_volume("ftps-ca", ca, CA_MOUNT);
+        volumes.push(volume);
+        mounts.push(ca_mount);
     }
     for (volume, mount) in run.volumes {
         volumes.push(volume);
@@ -312,6 +301,31 @@ pub fn pod_spec(
         volumes: Some(volumes),
         ..Default::default()
     })
+}
+
+/// A CA certificate from a Secret key, mounted read-only as `<mount>/ca.pem`.
+pub fn ca_volume(name: &str, ca: &crate::crd::SecretKeyRef, mount: &str) -> (Volume, VolumeMount) {
+    (
+        Volume {
+            name: name.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(ca.name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: ca.key.clone(),
+                    path: "ca.pem".into(),
+                    mode: None,
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: name.into(),
+            mount_path: mount.into(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+    )
 }
 
 fn merged_hot_storage(customer: &HotStorage, resource: Option<&HotStorage>) -> HotStorage {

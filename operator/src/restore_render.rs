@@ -7,8 +7,8 @@ use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
 };
 use k8s_openapi::api::core::v1::{
-    EnvVar, KeyToPath, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodTemplateSpec,
-    SecretVolumeSource, Volume, VolumeMount,
+    EnvVar, PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, PodTemplateSpec, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
@@ -18,7 +18,7 @@ use crate::crd::{BackupCustomer, BackupResource};
 use crate::job_config::{secret_env, value_env};
 use crate::keys::{ANNOTATION_CUSTOMER, ANNOTATION_RESTORE, LABEL_RESTORE};
 use crate::names;
-use crate::render::{labels, pod_spec, PodRun, RenderError, CONTAINER};
+use crate::render::{ca_volume, labels, pod_spec, PodRun, RenderError, CONTAINER};
 use crate::restore_crd::{BackupRestore, FtpsServer, RestoreTarget};
 use crate::settings::Settings;
 
@@ -305,27 +305,7 @@ fn other_server(
             "restore.ftps.ca_file",
             format!("{RESTORE_CA_MOUNT}/ca.pem"),
         )?);
-        volumes.push((
-            Volume {
-                name: "restore-ftps-ca".into(),
-                secret: Some(SecretVolumeSource {
-                    secret_name: Some(ca.name.clone()),
-                    items: Some(vec![KeyToPath {
-                        key: ca.key.clone(),
-                        path: "ca.pem".into(),
-                        mode: None,
-                    }]),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "restore-ftps-ca".into(),
-                mount_path: RESTORE_CA_MOUNT.into(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-        ));
+        volumes.push(ca_volume("restore-ftps-ca", ca, RESTORE_CA_MOUNT));
     }
     Ok(())
 }

@@ -15,7 +15,7 @@ use unstoppable_contract::S3Config;
 
 use super::layout::path;
 use super::versions::{view_at, Version};
-use crate::s3client::{blocking_handle, client};
+use crate::s3client::{blocking_handle, client, get_bytes};
 
 pub struct AsOfBackend {
     client: Client,
@@ -132,31 +132,14 @@ impl AsOfBackend {
             .attach_context("at", self.at.to_string())
         })?;
         let key = format!("{}{path}", self.prefix);
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .version_id(&version.version_id)
-            .set_range(range.map(|(offset, length)| {
-                format!(
-                    "bytes={offset}-{}",
-                    u64::from(offset) + u64::from(length).max(1) - 1
-                )
-            }));
         self.handle
-            .block_on(async move {
-                let object = request
-                    .send()
-                    .await
-                    .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(&e).to_string())?;
-                object
-                    .body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes())
-                    .map_err(|e| e.to_string())
-            })
+            .block_on(get_bytes(
+                &self.client,
+                &self.bucket,
+                &key,
+                Some(&version.version_id),
+                range,
+            ))
             .map_err(|e| {
                 RusticError::new(ErrorKind::Backend, "reading `{key}` as of {at}: {error}")
                     .attach_context("key", key)

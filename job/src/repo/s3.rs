@@ -16,7 +16,7 @@ use tokio::runtime::Handle;
 use unstoppable_contract::S3Config;
 
 use super::layout::path;
-use crate::s3client::{blocking_handle, client};
+use crate::s3client::{blocking_handle, client, get_bytes};
 
 pub struct S3Backend {
     client: Client,
@@ -52,30 +52,8 @@ impl S3Backend {
     }
 
     fn get(&self, key: &str, range: Option<(u32, u32)>) -> RusticResult<Bytes> {
-        let request = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .set_range(range.map(|(offset, length)| {
-                format!(
-                    "bytes={offset}-{}",
-                    u64::from(offset) + u64::from(length).max(1) - 1
-                )
-            }));
         self.handle
-            .block_on(async move {
-                let object = request
-                    .send()
-                    .await
-                    .map_err(|e| DisplayErrorContext(e).to_string())?;
-                object
-                    .body
-                    .collect()
-                    .await
-                    .map(|b| b.into_bytes())
-                    .map_err(|e| e.to_string())
-            })
+            .block_on(get_bytes(&self.client, &self.bucket, key, None, range))
             .map_err(|e| self.error("reading", key, e))
     }
 }
