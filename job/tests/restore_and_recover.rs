@@ -471,3 +471,68 @@ fn a_restore_goes_to_another_server_and_another_bucket_with_their_own_credential
         "{keys:?}"
     );
 }
+
+/// The server goes away in the middle of an upload: the retry resumes (REST) from what the
+/// server already holds, and the file still arrives whole under its own name.
+#[test]
+fn an_interrupted_upload_resumes_where_it_stopped() {
+    let mut server = Vsftpd::start(VsftpdOptions {
+        writable: true,
+        ..Default::default()
+    });
+    let data = server.data();
+    website(&data);
+    give_to_ftp_user(&data);
+    let original = std::fs::read(data.join("big.bin")).expect("read");
+    let dir = TestDir::new();
+    let mut env = JobEnv::new("acme", "site", &dir.join("hot"));
+    env.ftps(server.port, "/data")
+        .cold_dir(&dir.join("cold"))
+        .set("UNSTOPPABLE_FTPS_RETRIES", "6");
+    env.run(&["backup"]).assert_ok();
+    std::fs::remove_file(data.join("big.bin")).expect("rm");
+
+    // 3 MB at 256 KiB/s: the upload is still running when the server is restarted.
+    server.restart(VsftpdOptions {
+        writable: true,
+        max_rate: Some(256 * 1024),
+        ..Default::default()
+    });
+    let job = {
+        let env = env.clone();
+        std::thread::spawn(move || env.run(&["restore", "--to-ftps", "--path", "big.bin"]))
+    };
+    // Restarted once part of the file has arrived under its temporary name.
+    let partial = data.join(".big.bin.unstoppable-restore");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::fs::metadata(&partial).map_or(0, |m| m.len()) < 300_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upload never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.restart(VsftpdOptions {
+        writable: true,
+        ..Default::default()
+    });
+    let run = job.join().expect("job thread");
+    let out = run.assert_ok().restore.expect("restore outcome");
+    assert_eq!(out.files_restored, 1, "{out:?}\n{}", run.stderr);
+    assert!(
+        run.stderr.contains("retrying"),
+        "the upload was not interrupted:\n{}",
+        run.stderr
+    );
+    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let resumed_at: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.split("\"REST ").nth(1))
+        .filter_map(|r| r.trim_end_matches('"').parse().ok())
+        .collect();
+    assert!(
+        resumed_at.iter().any(|&n| n > 100_000),
+        "no upload resumed from its partial copy: REST {resumed_at:?}"
+    );
+    assert_eq!(std::fs::read(data.join("big.bin")).expect("read"), original);
+}
