@@ -1,5 +1,5 @@
 //! Restores onto real servers: back onto the FTPS server a site was backed up from (vsftpd:
-//! LIST + MDTM, no MFMT; pyftpdlib: MLSD and MFMT), with dry runs, overwrite policies and delete;
+//! LIST + MDTM, times set with MDTM; pyftpdlib: MLSD and MFMT), with dry runs, overwrite policies and delete;
 //! and the repository recovered from a versioned bucket (SeaweedFS) after an attacker with the
 //! job's keys deleted it.
 
@@ -85,7 +85,7 @@ fn restore(env: &JobEnv, args: &[&str]) -> (RunResult, RestoreOutcome, String) {
 }
 
 /// The same story on any writable server whose files are under `data` (served as `/data`).
-fn defaced_site_goes_back(port: u16, data: &Path, owner_fix: &dyn Fn(&Path), mfmt: bool) {
+fn defaced_site_goes_back(port: u16, data: &Path, owner_fix: &dyn Fn(&Path), times: bool) {
     let dir = TestDir::new();
     website(data);
     owner_fix(data);
@@ -141,33 +141,46 @@ fn defaced_site_goes_back(port: u16, data: &Path, owner_fix: &dyn Fn(&Path), mfm
     // The real restore: the defaced page goes back, the attacker's files stay without delete.
     let (result, out, log) = restore(&env, &[]);
     assert_eq!(result, RunResult::Success, "{log}");
-    assert_eq!(out.files_restored, 1 + u64::from(!mfmt), "{out:?}\n{log}");
+    assert_eq!(out.files_restored, 1 + u64::from(!times), "{out:?}\n{log}");
     assert!(data.join("shell.php").exists());
-    assert_eq!(out.mtimes_set, mfmt);
-    assert_eq!(out.note.is_some(), !mfmt, "{out:?}");
+    assert_eq!(out.mtimes_set, times, "{out:?}");
+    assert_eq!(out.note.is_some(), !times, "{out:?}");
 
     // Then with delete: the server holds exactly the backed-up site again.
     let (result, out, log) = restore(&env, &["--delete", "--target-path", "/data"]);
     assert_eq!(result, RunResult::Success, "{log}");
     assert_eq!((out.files_deleted, out.dirs_removed), (2, 2), "{out:?}");
-    assert_same(&original, data, mfmt);
+    assert_same(&original, data, times);
     let leftovers: Vec<_> = manifest(data)
         .expect("manifest")
         .into_keys()
         .filter(|p| p.display().to_string().contains("unstoppable-restore"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
-    if mfmt {
+    if times {
         // Equal in bytes and times: nothing left to do.
         let (_, again, _) = restore(&env, &["--dry-run"]);
         assert_eq!(again.files_restored, 0, "{again:?}");
     }
 }
 
+/// vsftpd has no MFMT; it sets times with `MDTM <time> <path>` (`mdtm_write`, on by default).
 #[test]
-fn a_defaced_site_goes_back_onto_vsftpd() {
+fn a_defaced_site_goes_back_onto_vsftpd_with_its_times() {
     let server = Vsftpd::start(VsftpdOptions {
         writable: true,
+        ..Default::default()
+    });
+    defaced_site_goes_back(server.port, &server.data(), &give_to_ftp_user, true);
+}
+
+/// A server that sets no times at all: the restore says so, and the next one sends the
+/// restored files again (their times differ from the snapshot's).
+#[test]
+fn a_server_that_sets_no_times_is_named_in_the_outcome() {
+    let server = Vsftpd::start(VsftpdOptions {
+        writable: true,
+        no_mdtm_write: true,
         ..Default::default()
     });
     defaced_site_goes_back(server.port, &server.data(), &give_to_ftp_user, false);

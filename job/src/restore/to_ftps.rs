@@ -3,6 +3,7 @@
 //! next to its place and renamed over it, so a reader of the site never sees half a file.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -21,6 +22,9 @@ use crate::ftps::{
     join, list_dir, with_retries, Filter, FtpsError, Kind, ListingMode, Pool, SourceStats, Walk,
     WalkItem,
 };
+
+/// Why restored files lack the snapshot's times.
+const NO_TIMES: &str = "the server sets no modification times (no MFMT, and MDTM with a time is refused): restored files carry the time of the upload";
 
 /// Bytes read from the repository per step; rustic's blobs are about 1 MiB.
 const CHUNK: usize = 1 << 20;
@@ -59,6 +63,8 @@ struct Ctx {
     retries: u32,
     failures: Mutex<Vec<FailedPath>>,
     failed: std::sync::atomic::AtomicU64,
+    /// `MDTM_*`: whether the server sets times with MDTM (when it has no MFMT).
+    mdtm_set: std::sync::atomic::AtomicU8,
 }
 
 impl Ctx {
@@ -106,6 +112,7 @@ pub async fn run(
         retries: ftps.retries,
         failures: Mutex::new(Vec::new()),
         failed: Default::default(),
+        mdtm_set: std::sync::atomic::AtomicU8::new(MDTM_UNKNOWN),
     });
     let (mut present, root_exists) = list_target(&ctx, &target.filter).await?;
     if target.includes {
@@ -128,6 +135,9 @@ pub async fn run(
             make_root(&ctx).await?;
         }
         execute(&ctx, &plan, &wanted, &mut outcome).await;
+        let by_mdtm = ctx.mdtm_set.load(Ordering::Relaxed) == MDTM_SETS;
+        outcome.mtimes_set = features.mfmt || by_mdtm || plan.uploads.is_empty();
+        outcome.note = (!outcome.mtimes_set).then(|| NO_TIMES.to_string());
     }
     pool.close().await;
     let failures = ctx.failures.lock().map(|f| f.clone()).unwrap_or_default();
@@ -232,9 +242,9 @@ fn outcome_of(plan: &Plan, dry_run: bool, mfmt: bool) -> RestoreOutcome {
         dirs_created: plan.make_dirs.len() as u64,
         dirs_removed: plan.remove_dirs.len() as u64,
         links_skipped: plan.skipped.len() as u64,
-        mtimes_set: mfmt && !dry_run,
-        note: (!mfmt).then(|| {
-            "the server does not offer MFMT: restored files carry the time of the upload".into()
+        mtimes_set: false,
+        note: (dry_run && !mfmt).then(|| {
+            "the server does not offer MFMT: times are set with MDTM where it accepts one".into()
         }),
         paths: plan
             .uploads
@@ -421,15 +431,53 @@ async fn upload(ctx: &Arc<Ctx>, up: &Upload, node: Node) -> Result<(), FtpsError
         Box::pin(async move { ftp.rename(p, to.as_str()).await })
     })
     .await?;
-    if let (true, Some(mtime)) = (ctx.features.mfmt, up.mtime) {
-        let stamp = mtime.strftime("%Y%m%d%H%M%S").to_string();
-        command(ctx, "MFMT", &abs, |ftp, p| {
-            let cmd = format!("MFMT {stamp} {p}");
-            Box::pin(async move { ftp.custom_command(cmd, &[Status::File]).await.map(|_| ()) })
-        })
-        .await?;
+    match (ctx.features.mfmt, up.mtime) {
+        (true, Some(mtime)) => {
+            let stamp = mtime.strftime("%Y%m%d%H%M%S").to_string();
+            command(ctx, "MFMT", &abs, |ftp, p| {
+                let cmd = format!("MFMT {stamp} {p}");
+                Box::pin(async move { ftp.custom_command(cmd, &[Status::File]).await.map(|_| ()) })
+            })
+            .await?;
+        }
+        (false, Some(mtime)) if ctx.mdtm_set.load(Ordering::Relaxed) != MDTM_REFUSED => {
+            set_time_by_mdtm(ctx, &abs, mtime).await;
+        }
+        _ => {}
     }
     Ok(())
+}
+
+/// What `MDTM <time> <path>` does on this server: not tried yet, sets the time, or not.
+const MDTM_UNKNOWN: u8 = 0;
+const MDTM_SETS: u8 = 1;
+const MDTM_REFUSED: u8 = 2;
+
+/// Servers without MFMT, vsftpd first among them (`mdtm_write`, on by default), set a file's
+/// time with `MDTM <time> <path>`. It is not in FEAT, so the first use is checked by reading
+/// the time back; a server that does not do it is not asked again.
+async fn set_time_by_mdtm(ctx: &Arc<Ctx>, abs: &str, mtime: jiff::Timestamp) {
+    let Ok(mut lease) = ctx.pool.get().await else {
+        return;
+    };
+    let stamp = mtime.strftime("%Y%m%d%H%M%S").to_string();
+    let set = lease
+        .ftp()
+        .custom_command(format!("MDTM {stamp} {abs}"), &[Status::File])
+        .await;
+    let works = match set {
+        Err(_) => false,
+        Ok(_) if ctx.mdtm_set.load(Ordering::Relaxed) == MDTM_SETS => true,
+        Ok(_) => lease
+            .ftp()
+            .mdtm(abs)
+            .await
+            .is_ok_and(|t| t.and_utc().timestamp() == mtime.as_second()),
+    };
+    let state = if works { MDTM_SETS } else { MDTM_REFUSED };
+    ctx.mdtm_set.store(state, Ordering::Relaxed);
+    // A refusal is a complete exchange: the connection is in step either way.
+    lease.release();
 }
 
 /// STOR of one file, read from the repository as it is sent. A retry resumes (REST) from what

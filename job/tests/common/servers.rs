@@ -117,6 +117,8 @@ pub struct VsftpdOptions {
     pub plain: bool,
     /// The user may write (`write_enable`), and owns `data/`: for restores onto the server.
     pub writable: bool,
+    /// `mdtm_write=NO`: MDTM cannot set a file's time (vsftpd has no MFMT either).
+    pub no_mdtm_write: bool,
 }
 
 /// vsftpd in the foreground, in its own process group, serving `root/data` as `/data`.
@@ -182,6 +184,11 @@ impl Vsftpd {
             log = self.log.display(),
             write = if self.opts.writable { "YES" } else { "NO" },
         );
+        let conf = if self.opts.no_mdtm_write {
+            format!("{conf}mdtm_write=NO\n")
+        } else {
+            conf
+        };
         if self.opts.writable {
             give_to_ftp_user(&self.data());
         }
