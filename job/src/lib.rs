@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod ftps;
+pub mod hold;
 pub mod lock;
 pub mod maintenance;
 mod progress;

@@ -93,6 +93,19 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Put a hold on a snapshot: the retention rules never forget it (nor prune its data) until
+    /// the hold is released.
+    Hold {
+        /// `latest` or a snapshot id (prefix).
+        #[arg(long)]
+        snapshot: String,
+    },
+    /// Release the hold of a snapshot, or of every held snapshot of the resource.
+    ReleaseHold {
+        /// A snapshot id (prefix); default: every held snapshot.
+        #[arg(long)]
+        snapshot: Option<String>,
+    },
     /// List the snapshots of the repository.
     Snapshots {
         /// The snapshots the repository had at this time (RFC 3339), from object versions.
@@ -225,6 +238,11 @@ fn run(cli: Cli) -> Result<(), i32> {
             "check",
             maintenance::check(&cfg, *read_data, as_of.as_ref().map(jiff::Zoned::timestamp)),
         ),
+        Command::Hold { snapshot } => ("hold", unstoppable_job::hold::set(&cfg, snapshot)),
+        Command::ReleaseHold { snapshot } => (
+            "release-hold",
+            unstoppable_job::hold::release(&cfg, snapshot.as_deref()),
+        ),
         Command::Recover { as_of, dry_run } => (
             "recover",
             recover::run(&cfg, &runtime, as_of.timestamp(), *dry_run),
@@ -249,6 +267,8 @@ fn command_name(command: &Command) -> &'static str {
         Command::Snapshots { .. } => "snapshots",
         Command::Check { .. } => "check",
         Command::Recover { .. } => "recover",
+        Command::Hold { .. } => "hold",
+        Command::ReleaseHold { .. } => "release-hold",
         #[cfg(feature = "demo")]
         Command::Demo { .. } => "demo",
     }

@@ -7,6 +7,8 @@
 //!   every complete snapshot (they then hold the newest copy of what could be read), under the
 //!   same rules among themselves so that a source that never reads completely is still bounded.
 //! - The newest complete snapshot is always kept.
+//! - Snapshots tagged `hold` are always kept and take no keep slot: released, they are subject
+//!   to the rules again.
 
 use jiff::{Span, Zoned};
 use rustic_core::repofile::{SnapshotFile, SnapshotId};
@@ -63,6 +65,9 @@ pub fn is_of(sn: &SnapshotFile, customer: &str, resource: &str) -> bool {
         && tagged(format!("customer:{customer}"))
 }
 
+/// The tag of a held snapshot (see `hold.rs`).
+pub const HOLD_TAG: &str = "hold";
+
 /// Plans retention over the snapshots of one resource (see the module's rules).
 pub fn plan(
     snapshots: Vec<SnapshotFile>,
@@ -70,6 +75,9 @@ pub fn plan(
     incomplete_tag: &str,
     now: &Zoned,
 ) -> Result<Plan, String> {
+    let (held, snapshots): (Vec<_>, Vec<_>) = snapshots
+        .into_iter()
+        .partition(|sn| sn.tags.contains(HOLD_TAG));
     let (incomplete, complete): (Vec<_>, Vec<_>) = snapshots
         .into_iter()
         .partition(|sn| sn.tags.contains(incomplete_tag));
@@ -93,6 +101,7 @@ pub fn plan(
         .partition(|sn| newest_complete.as_ref().is_none_or(|t| sn.time > *t));
     plan.forget.extend(older.into_iter().map(|sn| sn.id));
     apply(newer, &mut plan)?;
+    plan.keep.extend(held.into_iter().map(|sn| sn.id));
     Ok(plan)
 }
 
@@ -169,6 +178,18 @@ mod tests {
         // Complete: 3 and 1 fill keep-last 2; incomplete 2 is older than the newest complete one;
         // 5 and 4 are newer than every complete snapshot and fill their own keep-last 2.
         assert_eq!(sorted(plan.keep), sorted(ids(&[1, 3, 4, 5])));
+        assert_eq!(plan.forget, ids(&[2]));
+    }
+
+    #[test]
+    fn a_held_snapshot_is_always_kept_and_takes_no_slot() {
+        let snaps = vec![
+            snapshot(1, at(0, 0), HOLD_TAG),
+            snapshot(2, at(1, 0), ""),
+            snapshot(3, at(2, 0), ""),
+        ];
+        let plan = plan(snaps, &rules(Some(1), None), INCOMPLETE, &at(3, 0)).expect("plan");
+        assert_eq!(sorted(plan.keep), sorted(ids(&[1, 3])));
         assert_eq!(plan.forget, ids(&[2]));
     }
 

@@ -404,3 +404,65 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         .expect("cp");
     assert!(status.success());
 }
+
+/// A held snapshot survives the retention rules (keep-last 1) until its hold is released; then
+/// the next backup's rules let it go.
+#[test]
+fn a_held_snapshot_survives_keep_last_1_until_released() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    let mut rng = Rng::new(5);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "www", &work.join("hot"));
+    env.ftps(server.port, "/data")
+        .cold_dir(&work.join("cold"))
+        .set("UNSTOPPABLE_RETENTION_KEEP_LAST", "1");
+    let first_tree = work.join("as-of-the-first");
+    for i in 0..3u64 {
+        write_file(
+            &server.data().join(format!("f{i}.txt")),
+            &rng.bytes(1000),
+            time(i),
+        )
+        .expect("write");
+        let s = env
+            .run(&["backup", "--time", &format!("2026-03-0{}T03:00:00Z", i + 1)])
+            .assert_ok();
+        if i == 0 {
+            let id = s.snapshot_id.expect("id");
+            env.run(&["hold", "--snapshot", &id]).assert_ok();
+            let ok = Command::new("cp")
+                .arg("-a")
+                .arg(server.data())
+                .arg(&first_tree)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "cp -a");
+        }
+    }
+    let listed = env.run(&["snapshots"]);
+    let held: Vec<&str> = listed
+        .stderr
+        .lines()
+        .filter(|l| l.contains("hold"))
+        .collect();
+    assert_eq!(env.snapshot_count(), 2, "{}", listed.stderr);
+    assert_eq!(held.len(), 1, "{}", listed.stderr);
+    // The held one restores as the tree was then.
+    let restored = work.join("held");
+    env.run(&[
+        "restore",
+        "--snapshot-as-of",
+        "2026-03-01T03:00:00Z",
+        "--target",
+        &restored.display().to_string(),
+    ])
+    .assert_ok();
+    assert_same_tree(&first_tree, &restored);
+
+    env.run(&["release-hold"]).assert_ok();
+    write_file(&server.data().join("f3.txt"), b"later", time(9)).expect("write");
+    env.run(&["backup", "--time", "2026-03-05T03:00:00Z"])
+        .assert_ok();
+    assert_eq!(env.snapshot_count(), 1, "released, the rules let it go");
+    env.assert_check_clean();
+}
