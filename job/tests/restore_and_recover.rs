@@ -406,8 +406,17 @@ fn a_deleted_repository_comes_back_from_the_buckets_versions() {
     assert!(mtime.starts_with(&format!("{want}.")), "{head}");
 
     // The hot part was rebuilt: the next backup is incremental again.
-    let next = env.run(&["backup"]).assert_ok();
+    let run = env.run(&["backup"]);
+    let next = run.assert_ok();
     assert_eq!(next.files_downloaded, 0, "{next:?}");
+    // Rebuilt once: later runs do not copy (and list every pack) again.
+    let again = env.run(&["backup"]);
+    again.assert_ok();
+    assert!(
+        !again.stderr.contains("lacks files of the cold part"),
+        "{}",
+        again.stderr
+    );
 }
 
 /// A staging copy of the site on another server, and the files in another bucket: each with

@@ -171,7 +171,12 @@ pub fn prepare_hot(cfg: &JobConfig) -> Result<(), Error> {
     if cold_config.is_empty() {
         return Ok(()); // a new repository: the backup initialises both parts
     }
-    let mut behind = !hot.join("config").exists();
+    // A hot part rebuilt earlier has no config of its own, but has the keys: only what it
+    // lacks counts, or every run would copy (and list every pack) again.
+    let has_keys = std::fs::read_dir(hot.join(FileType::Key.dirname()))
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    let mut behind = !hot.join("config").exists() && !has_keys;
     for tpe in [FileType::Key, FileType::Snapshot, FileType::Index] {
         if behind {
             break;
