@@ -98,6 +98,18 @@ async fn reconcile_once(restore: Arc<BackupRestore>, ctx: Arc<Context>) -> Resul
         };
     }
 
+    if status.phase == RestorePhase::Running {
+        // Its Job is gone before it was seen finished (deleted by hand, or kept past its TTL
+        // while the operator was away): a restore runs once, so it is not started again.
+        let message = format!("job {job_name} disappeared before it finished; create a new BackupRestore to restore again");
+        status.phase = RestorePhase::Failed;
+        status.completion_time = Some(time_now());
+        status.message = Some(message.clone());
+        set_complete(&mut status, &restore, false, "JobLost", &message);
+        patch_status(&ctx, &restore, &status).await?;
+        ctx.event(restore.as_ref(), true, "JobLost", message).await;
+        return Ok(Action::await_change());
+    }
     let resource_name = &restore.spec.resource_ref.name;
     let resources: Api<BackupResource> = Api::namespaced(ctx.client.clone(), &ns);
     let Some(resource) = resources.get_opt(resource_name).await? else {

@@ -1536,3 +1536,34 @@ async fn a_finished_restore_records_what_it_did_and_a_failed_one_alerts() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_restore_whose_job_vanished_fails_instead_of_running_again() {
+    let (ctx, mut api) = setup();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{JOBS}/restore-put-back"),
+            StatusCode::NOT_FOUND,
+            not_found(),
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESTORES}/put-back/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupRestore::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(s["phase"], "Failed");
+        assert_eq!(condition(s, "Complete")["reason"], "JobLost");
+        api.expect_event("JobLost").await;
+        assert_no_more_requests(&mut api).await;
+    });
+    restore_controller::reconcile(Arc::new(running_restore()), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+}
