@@ -223,7 +223,7 @@ async fn reconcile_once(res: Arc<BackupResource>, ctx: Arc<Context>) -> Result<A
     status.cron_job_name = Some(cron_name);
     status.observed_generation = generation;
     if res.status.as_ref() != Some(&status) {
-        patch_status(&ctx, &res, &status).await?;
+        patch_status(&ctx, res.as_ref(), &status).await?;
     }
     ctx.metrics.set_ready(&labels, true);
     if let Some(message) = hot_problem {

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
-use serde_json::json;
 use unstoppable_contract::RunResult;
 
 use crate::conditions;
@@ -23,7 +22,7 @@ use crate::names;
 use crate::restore_crd::{BackupRestore, BackupRestoreStatus, RestorePhase};
 use crate::restore_render::{describe_target, render_restore};
 use crate::results::{interpret, Outcome};
-use crate::status::time_now;
+use crate::status::{patch_status, time_now};
 
 pub const CONTROLLER: &str = "restore";
 /// How often a waiting restore looks again (its resource, a running backup).
@@ -91,7 +90,7 @@ async fn reconcile_once(restore: Arc<BackupRestore>, ctx: Arc<Context>) -> Resul
                 if status.phase != RestorePhase::Running {
                     status.phase = RestorePhase::Running;
                     status.job_name = Some(job_name);
-                    patch_status(&ctx, &restore, &status).await?;
+                    patch_status(&ctx, restore.as_ref(), &status).await?;
                 }
                 Ok(Action::await_change())
             }
@@ -106,7 +105,7 @@ async fn reconcile_once(restore: Arc<BackupRestore>, ctx: Arc<Context>) -> Resul
         status.completion_time = Some(time_now());
         status.message = Some(message.clone());
         set_complete(&mut status, &restore, false, "JobLost", &message);
-        patch_status(&ctx, &restore, &status).await?;
+        patch_status(&ctx, restore.as_ref(), &status).await?;
         ctx.event(restore.as_ref(), true, "JobLost", message).await;
         return Ok(Action::await_change());
     }
@@ -164,7 +163,7 @@ async fn reconcile_once(restore: Arc<BackupRestore>, ctx: Arc<Context>) -> Resul
                 "InvalidRestore",
                 &e.to_string(),
             );
-            patch_status(&ctx, &restore, &status).await?;
+            patch_status(&ctx, restore.as_ref(), &status).await?;
             ctx.event(restore.as_ref(), true, "InvalidRestore", e.to_string())
                 .await;
             return Ok(Action::await_change());
@@ -181,7 +180,7 @@ async fn reconcile_once(restore: Arc<BackupRestore>, ctx: Arc<Context>) -> Resul
     status.start_time = Some(time_now());
     status.message = None;
     status.observed_generation = restore.metadata.generation;
-    patch_status(&ctx, &restore, &status).await?;
+    patch_status(&ctx, restore.as_ref(), &status).await?;
     ctx.event(
         restore.as_ref(),
         false,
@@ -326,34 +325,6 @@ fn set_complete(
         restore.metadata.generation,
         time_now(),
     );
-}
-
-/// Replaces the status, unless the object changed since it was read.
-async fn patch_status(
-    ctx: &Context,
-    restore: &BackupRestore,
-    status: &BackupRestoreStatus,
-) -> Result<()> {
-    let ns = restore
-        .namespace()
-        .ok_or_else(|| Error::NoNamespace(restore.name_any()))?;
-    let api: Api<BackupRestore> = Api::namespaced(ctx.client.clone(), &ns);
-    let mut patch = json!({"status": status});
-    if let Some(rv) = &restore.metadata.resource_version {
-        patch["metadata"] = json!({"resourceVersion": rv});
-    }
-    match api
-        .patch_status(
-            &restore.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Err(Error::Conflict(restore.name_any())),
-        Err(e) => Err(e.into()),
-    }
 }
 
 pub fn error_policy(restore: Arc<BackupRestore>, err: &Error, ctx: Arc<Context>) -> Action {
