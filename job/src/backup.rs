@@ -8,8 +8,10 @@ use jiff::Zoned;
 use rustic_core::{BackupOptions, ParentOptions, SnapshotOptions, StringList};
 use tokio::runtime::Runtime;
 use unstoppable_contract::{
-    reason, FtpsConfig, JobConfig, RetentionOutcome, RunResult, RunSummary,
+    reason, Anomaly, FtpsConfig, JobConfig, RetentionOutcome, RunResult, RunSummary,
 };
+
+use crate::changes::{self, history::History, ANOMALY_TAG};
 
 use crate::config::ConfigError;
 use crate::error::Error;
@@ -47,7 +49,12 @@ pub fn pool_for(ftps: &FtpsConfig) -> Result<Arc<Pool>, Error> {
 /// Backs up the configured FTPS directory. The summary names the new snapshot: complete, or
 /// tagged `incomplete` (result `incomplete`) when some paths could not be read. A failure of the
 /// whole run (server, TLS, login, repository) writes no snapshot and is returned.
-pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSummary, Error> {
+pub fn run(
+    cfg: &JobConfig,
+    rt: &Runtime,
+    time: Option<Zoned>,
+    report: Option<&Path>,
+) -> Result<RunSummary, Error> {
     let ftps = cfg.ftps.as_ref().ok_or_else(|| {
         ConfigError::new("ftps.host", "is missing; a backup needs the ftps.* keys")
     })?;
@@ -122,28 +129,88 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
     }
     failures.log_total();
     let complete = failures.failed_count() == 0;
-    if complete {
+    let hot = Path::new(&cfg.repository.hot_dir);
+    let mut history = History::load(hot);
+    let analysis = if cfg.anomaly.enabled {
+        profile(cfg, &backends, &repo, &snap, &history, &stats)
+            .map_err(|e| tracing::error!("the change profile could not be computed: {e}"))
+            .ok()
+    } else {
+        None
+    };
+    // Only a complete run is judged: paths it could not read would look deleted.
+    let reasons = match (&analysis, complete) {
+        (Some(a), true) => changes::judge(a, &history, &cfg.anomaly),
+        _ => Vec::new(),
+    };
+    let anomalous = !reasons.is_empty();
+    if complete && !anomalous {
         hold.release()
             .map_err(repo::storage_err(cfg, "writing the snapshot"))?;
     } else {
         hold.discard();
-        let tag = INCOMPLETE_TAG
+        let tag = if complete {
+            ANOMALY_TAG
+        } else {
+            INCOMPLETE_TAG
+        };
+        let tag = tag
             .parse::<StringList>()
             .map_err(|e| Error::Repository(format!("tagging the snapshot: {e}")))?;
         snap.add_tags(vec![tag]);
         repo.save_snapshots(vec![snap.clone()])
-            .map_err(repo::storage_err(cfg, "writing the incomplete snapshot"))?;
+            .map_err(repo::storage_err(cfg, "writing the tagged snapshot"))?;
     }
     let id = hold
         .written()
         .map(|id| id.to_hex().to_string())
         .unwrap_or_else(|| snap.id.to_string());
+    // Holds before the retention rules, so this run's forget already spares the held copy.
+    let holds = crate::hold::after_backup(cfg, &repo, anomalous.then(|| snap.time.timestamp()));
+    let anomaly = anomalous.then(|| {
+        let (held_snapshot, hold_error) = match &holds {
+            Ok(h) => (h.held_for_anomaly.clone(), None),
+            Err(e) => (None, Some(e.clone())),
+        };
+        tracing::warn!(
+            snapshot = %id,
+            held = held_snapshot.as_deref().unwrap_or("none"),
+            "the source changed unusually: {}",
+            reasons.iter().map(|r| r.message.as_str()).collect::<Vec<_>>().join("; ")
+        );
+        Anomaly {
+            reasons: reasons.clone(),
+            held_snapshot,
+            hold_error,
+        }
+    });
+    let held_snapshots = match holds {
+        Ok(h) => h.held,
+        Err(e) => {
+            tracing::error!("holds could not be updated: {e}");
+            Vec::new()
+        }
+    };
+    if let Some(a) = &analysis {
+        if let Some(known) = &a.known_before {
+            history.learn(known);
+        }
+        if complete && !anomalous {
+            history.record(a.rates, &a.extensions);
+        }
+        if complete {
+            history.save(hot);
+        }
+        if let Some(path) = report {
+            write_report(path, &id, &snap, a, &history, anomaly.as_ref());
+        }
+    }
     let failed = failures.failed_count();
     let first = failures.first_paths();
     // Retention and prune only after a complete backup: its snapshot is the newest one to keep.
     let now = time.unwrap_or_else(Zoned::now);
     let retention = complete.then(|| forget(cfg, &repo, &now));
-    let mut upkeep_state = upkeep::State::load(Path::new(&cfg.repository.hot_dir));
+    let mut upkeep_state = upkeep::State::load(hot);
     let prune = match &retention {
         Some(r) if r.error.is_none() => {
             upkeep::prune::run_if_due(cfg, &repo, &mut upkeep_state, now.timestamp())
@@ -206,8 +273,60 @@ pub fn run(cfg: &JobConfig, rt: &Runtime, time: Option<Zoned>) -> Result<RunSumm
         check,
         object_lock,
         repository,
+        changes: analysis.map(|a| a.profile),
+        anomaly,
+        held_snapshots,
         ..Default::default()
     })
+}
+
+/// The run's change profile. When the run wrote new trees, they are read through an index
+/// opened afresh (the run's own was read before the archiver added them).
+fn profile(
+    cfg: &JobConfig,
+    backends: &rustic_core::RepositoryBackends,
+    repo: &rustic_core::Repository<rustic_core::IndexedIdsStatus>,
+    snap: &rustic_core::repofile::SnapshotFile,
+    history: &History,
+    stats: &SourceStats,
+) -> Result<changes::Analysis, String> {
+    let parent = changes::parent_of(repo, snap)?;
+    let incompressible = |p: &str| stats.incompressible.contains(p);
+    if changes::reads_new_trees(snap, parent.as_ref()) {
+        let fresh = repo::open(cfg, backends, false)
+            .map_err(|e| e.to_string())?
+            .to_indexed_ids()
+            .map_err(|e| format!("reading the index: {e}"))?;
+        changes::analyse(&fresh, snap, parent.as_ref(), history, &incompressible)
+    } else {
+        changes::analyse(repo, snap, parent.as_ref(), history, &incompressible)
+    }
+}
+
+/// `backup --report`: the whole profile as JSON, for a person. A failure is logged only.
+fn write_report(
+    path: &Path,
+    id: &str,
+    snap: &rustic_core::repofile::SnapshotFile,
+    analysis: &changes::Analysis,
+    history: &History,
+    anomaly: Option<&Anomaly>,
+) {
+    let report = changes::Report {
+        snapshot_id: id,
+        parent_id: snap.parent.map(|p| p.to_string()),
+        changes: &analysis.profile,
+        rates_percent: analysis.rates,
+        usual_percent: history.usual(),
+        normal_runs_remembered: history.runs.len(),
+        anomaly,
+    };
+    let written = serde_json::to_vec_pretty(&report)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(path, bytes));
+    if let Err(e) = written {
+        tracing::error!("cannot write the report to {}: {e}", path.display());
+    }
 }
 
 /// Applies the retention rules to the resource's snapshots (see `retention.rs`). A failure is

@@ -1,6 +1,7 @@
 //! The unstoppable backup job: configuration → FTPS source → rustic repository → run summary.
 
 pub mod backup;
+pub mod changes;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;

@@ -31,6 +31,9 @@ enum Command {
         /// (RFC 3339, e.g. `2026-01-01T03:00:00Z`); the retention rules count from it too.
         #[arg(long, value_parser = parse_time)]
         time: Option<jiff::Zoned>,
+        /// Also write the run's whole change profile and verdict here, as JSON.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
     },
     /// Restore a snapshot (or a path inside it) into a local directory, or back onto the FTPS
     /// server: only missing and changed files are sent there, each under a temporary name that
@@ -188,7 +191,10 @@ fn run(cli: Cli) -> Result<(), i32> {
         }
     };
     let (name, result) = match &cli.command {
-        Command::Backup { time } => ("backup", backup::run(&cfg, &runtime, time.clone())),
+        Command::Backup { time, report } => (
+            "backup",
+            backup::run(&cfg, &runtime, time.clone(), report.as_deref()),
+        ),
         Command::Restore {
             snapshot,
             snapshot_as_of,

@@ -175,6 +175,7 @@ fn job_config(
                 .ok(),
         ),
         restore: None,
+        anomaly: Default::default(),
     })
 }
 

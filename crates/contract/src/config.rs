@@ -53,6 +53,72 @@ pub struct JobConfig {
     /// bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreConfig>,
+    /// When a backup's changes count as an attack on the source.
+    #[serde(default)]
+    pub anomaly: AnomalyConfig,
+}
+
+/// When a backup's change profile is an anomaly: a rate must reach its threshold, concern at
+/// least `min_files` files, and exceed `factor` times the highest rate of the resource's recent
+/// normal runs. Rates are percent of the files the parent snapshot had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnomalyConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_anomaly_min_files")]
+    pub min_files: u64,
+    #[serde(default = "default_anomaly_factor")]
+    pub factor: u64,
+    #[serde(default = "default_anomaly_deleted_percent")]
+    pub deleted_percent: u64,
+    #[serde(default = "default_anomaly_changed_percent")]
+    pub changed_percent: u64,
+    /// Percent of the changed files (whose previous content compressed).
+    #[serde(default = "default_anomaly_incompressible_percent")]
+    pub incompressible_percent: u64,
+    #[serde(default = "default_anomaly_renamed_percent")]
+    pub renamed_percent: u64,
+    /// A held snapshot (id or id prefix) whose hold the next backup releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_hold: Option<String>,
+}
+
+impl Default for AnomalyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_files: defaults::ANOMALY_MIN_FILES,
+            factor: defaults::ANOMALY_FACTOR,
+            deleted_percent: defaults::ANOMALY_DELETED_PERCENT,
+            changed_percent: defaults::ANOMALY_CHANGED_PERCENT,
+            incompressible_percent: defaults::ANOMALY_INCOMPRESSIBLE_PERCENT,
+            renamed_percent: defaults::ANOMALY_RENAMED_PERCENT,
+            release_hold: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_anomaly_min_files() -> u64 {
+    defaults::ANOMALY_MIN_FILES
+}
+fn default_anomaly_factor() -> u64 {
+    defaults::ANOMALY_FACTOR
+}
+fn default_anomaly_deleted_percent() -> u64 {
+    defaults::ANOMALY_DELETED_PERCENT
+}
+fn default_anomaly_changed_percent() -> u64 {
+    defaults::ANOMALY_CHANGED_PERCENT
+}
+fn default_anomaly_incompressible_percent() -> u64 {
+    defaults::ANOMALY_INCOMPRESSIBLE_PERCENT
+}
+fn default_anomaly_renamed_percent() -> u64 {
+    defaults::ANOMALY_RENAMED_PERCENT
 }
 
 /// Another FTPS server or bucket to restore to, with credentials of its own.
@@ -336,6 +402,20 @@ pub mod defaults {
     pub const RETRIES: u32 = 3;
     pub const REGION: &str = "us-east-1";
     pub const PATH_STYLE: bool = true;
+    /// Fewer files than this are never an anomaly: a small site editing most of its few pages
+    /// is a normal day.
+    pub const ANOMALY_MIN_FILES: u64 = 20;
+    /// "Well above the usual": a rate must exceed this many times the highest rate of the last
+    /// normal runs, so a resource that churns by nature (logs, caches) does not page daily.
+    pub const ANOMALY_FACTOR: u64 = 3;
+    /// A fifth of the site gone in one run is rarely a redesign and often a wipe.
+    pub const ANOMALY_DELETED_PERCENT: u64 = 20;
+    /// Sites are edited a few pages at a time; encryption rewrites nearly every file.
+    pub const ANOMALY_CHANGED_PERCENT: u64 = 30;
+    /// Edits keep text text; encrypted output does not compress at all.
+    pub const ANOMALY_INCOMPRESSIBLE_PERCENT: u64 = 25;
+    /// Renames to a never-seen extension are rare in normal work and ransomware's signature.
+    pub const ANOMALY_RENAMED_PERCENT: u64 = 5;
 }
 
 fn default_ftps_username_key() -> String {
@@ -759,6 +839,62 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         "30",
         "Each successful backup checks the repository and reads one of this many slices of the data packs back from the bucket, in turn (every pack once per n backups); damage fails the run as `RepositoryDamaged` (exit 4) and later backups still run; 0 turns the read off."
     ),
+    key!(
+        "anomaly.enabled",
+        Bool,
+        false,
+        "true",
+        "Compare each backup's change profile with the resource's recent runs; an anomaly tags the snapshot `anomaly` and holds the newest snapshot before it (never forgotten until released); `false` computes neither the change profile nor a verdict."
+    ),
+    key!(
+        "anomaly.min_files",
+        Number,
+        false,
+        "20",
+        "Fewer deleted, changed or renamed files than this are never an anomaly (a small site editing most of its pages is a normal day)."
+    ),
+    key!(
+        "anomaly.factor",
+        Number,
+        false,
+        "3",
+        "A rate is an anomaly only above this many times its highest value in the resource's last 30 normal runs, so a resource that churns by nature does not page at every run."
+    ),
+    key!(
+        "anomaly.deleted_percent",
+        Number,
+        false,
+        "20",
+        "Percent of the parent snapshot's files deleted in one run that is an anomaly (`MassDeletion`): a wiped or replaced site."
+    ),
+    key!(
+        "anomaly.changed_percent",
+        Number,
+        false,
+        "30",
+        "Percent of the parent snapshot's files whose content changed in one run that is an anomaly (`MassChange`): sites are edited a few pages at a time, encryption rewrites nearly all."
+    ),
+    key!(
+        "anomaly.incompressible_percent",
+        Number,
+        false,
+        "25",
+        "Percent of the changed files whose new content no longer compresses though their previous content did that is an anomaly (`EncryptedContent`); judged from the first 64 KiB of each file as it streams, files under 4 KiB are not judged."
+    ),
+    key!(
+        "anomaly.renamed_percent",
+        Number,
+        false,
+        "5",
+        "Percent of the parent snapshot's files renamed to an extension never seen in the resource that is an anomaly (`NewExtensions`): ransomware's mark."
+    ),
+    key!(
+        "anomaly.release_hold",
+        Text,
+        false,
+        "",
+        "A held snapshot (id or id prefix) whose hold the next backup releases; an id that is not held is ignored."
+    ),
 ];
 
 #[cfg(test)]
@@ -876,6 +1012,10 @@ mod tests {
                 keep_within: Some("1d".into()),
             },
             maintenance: MaintenanceConfig::default(),
+            anomaly: AnomalyConfig {
+                release_hold: Some("abc".into()),
+                ..AnomalyConfig::default()
+            },
             restore: Some(RestoreConfig {
                 ftps: Some(RestoreFtpsConfig {
                     host: "h".into(),

@@ -8,14 +8,14 @@ mod config;
 mod summary;
 
 pub use config::{
-    defaults, ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind, MaintenanceConfig,
-    RepositoryConfig, RestoreConfig, RestoreFtpsConfig, RestoreS3Config, RetentionConfig, S3Config,
-    Secret, CONFIG_KEYS,
+    defaults, AnomalyConfig, ConfigKey, FtpsConfig, InfisicalConfig, JobConfig, KeyKind,
+    MaintenanceConfig, RepositoryConfig, RestoreConfig, RestoreFtpsConfig, RestoreS3Config,
+    RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 pub use summary::{
-    CheckOutcome, FailedPath, LockOutcome, PruneOutcome, RecoverOutcome, RepositorySize,
-    RestoreOutcome, RetentionOutcome, RunResult, RunSummary, SUMMARY_MAX_BYTES,
-    SUMMARY_MAX_FAILED_PATHS,
+    anomaly_reason, Anomaly, AnomalyReason, ChangeProfile, CheckOutcome, DirChanges, FailedPath,
+    LockOutcome, PruneOutcome, RecoverOutcome, RepositorySize, RestoreOutcome, RetentionOutcome,
+    RunResult, RunSummary, SUMMARY_MAX_BYTES, SUMMARY_MAX_FAILED_PATHS,
 };
 
 /// Process exit codes of `unstoppable-job`.

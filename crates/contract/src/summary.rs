@@ -105,6 +105,91 @@ pub struct RunSummary {
     /// What `recover --as-of` did to the bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recover: Option<RecoverOutcome>,
+    /// What changed in the source since the parent snapshot (backup).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changes: Option<ChangeProfile>,
+    /// The backup's changes are well outside the usual (see [`Anomaly`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<Anomaly>,
+    /// Ids of the resource's snapshots that are held after the run (backup; the first few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_snapshots: Vec<String>,
+}
+
+/// What changed in the source since the parent snapshot, from the listing, the parent's trees
+/// and the bytes that streamed through (no extra download). Content counts: a file whose time
+/// changed but whose content did not is unchanged here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeProfile {
+    /// Files in the parent snapshot (0 on the first backup, which has no parent).
+    pub files_before: u64,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_deleted: u64,
+    pub files_unchanged: u64,
+    /// Deleted and new in the same directory under the same name with another extension
+    /// (`a.html` -> `a.html.locked`, `a.doc` -> `a.crypt`); counted neither new nor deleted.
+    pub files_renamed: u64,
+    /// New or renamed files whose extension this resource never had before.
+    pub files_new_extension: u64,
+    /// Changed files whose new content does not compress while their previous content did.
+    pub files_incompressible: u64,
+    /// Bytes of new and changed files (their new size).
+    pub bytes_changed: u64,
+    pub bytes_deleted: u64,
+    /// Extensions seen for the first time in this resource (the first few).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_extensions: Vec<String>,
+    /// The directories with the most changed, new, deleted or renamed files directly in them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub top_dirs: Vec<DirChanges>,
+}
+
+impl ChangeProfile {
+    /// Extensions and directories named in a summary; the rest are only counted.
+    pub const MAX_NAMED: usize = 5;
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirChanges {
+    pub path: String,
+    pub files: u64,
+}
+
+/// A backup whose changes are well outside this resource's usual: its snapshot is tagged
+/// `anomaly` and the newest snapshot before it is held (never forgotten) until released.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Anomaly {
+    pub reasons: Vec<AnomalyReason>,
+    /// The snapshot kept as the last good copy (its id after the hold was tagged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_snapshot: Option<String>,
+    /// Why no snapshot could be held, when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_error: Option<String>,
+}
+
+/// One reason for an anomaly: a code from [`anomaly_reason`] and what was measured.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyReason {
+    pub code: String,
+    pub message: String,
+}
+
+/// Values of [`AnomalyReason::code`].
+pub mod anomaly_reason {
+    /// Many files deleted (a wiped or replaced site).
+    pub const MASS_DELETION: &str = "MassDeletion";
+    /// Many files' content changed at once.
+    pub const MASS_CHANGE: &str = "MassChange";
+    /// Changed content that compressed before no longer does (encrypted).
+    pub const ENCRYPTED_CONTENT: &str = "EncryptedContent";
+    /// Many files renamed to an extension never seen in this resource (ransomware's mark).
+    pub const NEW_EXTENSIONS: &str = "NewExtensions";
 }
 
 /// The cold repository made current again as it was at a time, from the bucket's versions.
@@ -285,6 +370,25 @@ impl RunSummary {
                 *p = cut(p, 200);
             }
         }
+        shortened.held_snapshots.truncate(ChangeProfile::MAX_NAMED);
+        if let Some(changes) = shortened.changes.as_mut() {
+            changes.new_extensions.truncate(ChangeProfile::MAX_NAMED);
+            changes.top_dirs.truncate(ChangeProfile::MAX_NAMED);
+            for e in &mut changes.new_extensions {
+                *e = cut(e, 20);
+            }
+            for d in &mut changes.top_dirs {
+                d.path = cut(&d.path, 150);
+            }
+        }
+        if let Some(anomaly) = shortened.anomaly.as_mut() {
+            for r in &mut anomaly.reasons {
+                r.message = cut(&r.message, 200);
+            }
+            if let Some(e) = anomaly.hold_error.as_mut() {
+                *e = cut(e, 200);
+            }
+        }
         loop {
             let line = serde_json::to_string(&shortened).unwrap_or_default();
             if line.len() <= SUMMARY_MAX_BYTES {
@@ -296,6 +400,14 @@ impl RunSummary {
             }
             if let Some(restore) = shortened.restore.as_mut().filter(|r| !r.paths.is_empty()) {
                 restore.paths.pop();
+                continue;
+            }
+            if let Some(changes) = shortened
+                .changes
+                .as_mut()
+                .filter(|c| c.top_dirs.len() > 1)
+            {
+                changes.top_dirs.pop();
                 continue;
             }
             let excess = line.len() - SUMMARY_MAX_BYTES;
@@ -363,6 +475,49 @@ mod tests {
         assert_eq!(back.result(), RunResult::Incomplete);
         assert!(!back.failures.is_empty(), "the first failure is kept");
         assert!(back.failures[0].path.starts_with("0/"));
+    }
+
+    #[test]
+    fn a_full_change_profile_and_anomaly_fit_and_keep_their_counts() {
+        let summary = RunSummary {
+            command: "backup".into(),
+            success: true,
+            changes: Some(ChangeProfile {
+                files_before: 10_000,
+                files_deleted: 6_000,
+                new_extensions: (0..50)
+                    .map(|i| format!("ext{i}-{}", "x".repeat(30)))
+                    .collect(),
+                top_dirs: (0..50)
+                    .map(|i| DirChanges {
+                        path: format!("{i}/{}", "ü".repeat(300)),
+                        files: 100 - i,
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            anomaly: Some(Anomaly {
+                reasons: (0..4)
+                    .map(|i| AnomalyReason {
+                        code: format!("R{i}"),
+                        message: "m".repeat(1000),
+                    })
+                    .collect(),
+                held_snapshot: Some("a".repeat(64)),
+                hold_error: None,
+            }),
+            held_snapshots: (0..20).map(|i| format!("{i:064}")).collect(),
+            error: Some("e".repeat(2000)),
+            ..Default::default()
+        };
+        let line = summary.to_json_line();
+        assert!(line.len() <= SUMMARY_MAX_BYTES, "{} bytes", line.len());
+        let back: RunSummary = serde_json::from_str(&line).expect("valid JSON");
+        let changes = back.changes.expect("profile kept");
+        assert_eq!(changes.files_deleted, 6_000);
+        assert!(!changes.top_dirs.is_empty() && changes.top_dirs.len() <= ChangeProfile::MAX_NAMED);
+        assert_eq!(back.anomaly.expect("anomaly kept").reasons.len(), 4);
+        assert_eq!(back.held_snapshots.len(), ChangeProfile::MAX_NAMED);
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub fn run(rt: &Runtime, workdir: Option<PathBuf>) -> Result<(), String> {
     println!("   serving a generated tree of {} files", count_files(&src));
 
     let cfg = demo_config(&base, &server);
-    let first = crate::backup::run(&cfg, rt, None).map_err(|e| format!("first backup: {e}"))?;
+    let first =
+        crate::backup::run(&cfg, rt, None, None).map_err(|e| format!("first backup: {e}"))?;
     println!(
         "2. full backup: snapshot {} — {} files new, downloaded {} files ({} bytes), repository grew by {} bytes",
         short(&first.snapshot_id),
@@ -46,7 +47,8 @@ pub fn run(rt: &Runtime, workdir: Option<PathBuf>) -> Result<(), String> {
     let changed = src.join("projects/p03/src/file-0003.dat");
     tree::write_file(&changed, b"changed by the demo\n", tree::time(99_999))
         .map_err(|e| format!("changing a file: {e}"))?;
-    let second = crate::backup::run(&cfg, rt, None).map_err(|e| format!("second backup: {e}"))?;
+    let second =
+        crate::backup::run(&cfg, rt, None, None).map_err(|e| format!("second backup: {e}"))?;
     println!(
         "3. changed one file, incremental backup: snapshot {} — {} changed, {} unmodified, downloaded {} file(s) ({} bytes)",
         short(&second.snapshot_id),
@@ -123,6 +125,7 @@ fn demo_config(base: &Path, server: &DemoServer) -> JobConfig {
         retention: Default::default(),
         maintenance: Default::default(),
         restore: None,
+        anomaly: Default::default(),
     }
 }
 

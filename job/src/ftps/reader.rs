@@ -17,6 +17,7 @@ use super::pool::Pool;
 use super::retry::with_retries;
 use super::stats::SourceStats;
 use super::FtpsError;
+use crate::changes::sample::Sampler;
 
 const CHUNK: usize = 256 * 1024;
 /// Chunks buffered between a download and the archiver: bounds memory per open file.
@@ -34,6 +35,8 @@ pub struct DownloadCtx {
 pub struct FtpsOpen {
     pub ctx: Arc<DownloadCtx>,
     pub abs: String,
+    /// Relative to the backed-up directory, as in the snapshot.
+    pub rel: String,
     pub size: u64,
 }
 
@@ -47,6 +50,9 @@ pub struct FtpsReader {
     buf: Bytes,
     done: bool,
     path: String,
+    rel: String,
+    sampler: Sampler,
+    stats: Arc<SourceStats>,
 }
 
 pub(crate) fn source_error(message: String) -> Box<RusticError> {
@@ -95,6 +101,9 @@ impl ReadSourceOpen for FtpsOpen {
             buf: Bytes::new(),
             done: false,
             path,
+            rel: self.rel,
+            sampler: Sampler::new(self.size),
+            stats: self.ctx.stats.clone(),
         })
     }
 }
@@ -103,6 +112,9 @@ impl Read for FtpsReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.buf.is_empty() {
             if self.done {
+                if self.sampler.finish() == Some(true) {
+                    self.stats.incompressible.add(&self.rel);
+                }
                 return Ok(0);
             }
             match self.rx.blocking_recv() {
@@ -120,6 +132,9 @@ impl Read for FtpsReader {
         let n = out.len().min(self.buf.len());
         out[..n].copy_from_slice(&self.buf[..n]);
         self.buf = self.buf.slice(n..);
+        if self.sampler.feed(&out[..n]) == Some(true) {
+            self.stats.incompressible.add(&self.rel);
+        }
         Ok(n)
     }
 }

@@ -81,6 +81,7 @@ fn to_entry(downloads: &Arc<DownloadCtx>, item: WalkItem) -> ReadSourceEntry<Ftp
             Some(FtpsOpen {
                 ctx: downloads.clone(),
                 abs: item.abs,
+                rel: item.rel.clone(),
                 size: item.entry.size,
             }),
         ),

@@ -16,6 +16,8 @@ pub struct SourceStats {
     /// archiver leaves them out of the snapshot.
     pub files_dropped: AtomicU64,
     pub failures: Failures,
+    /// Downloaded files whose content does not compress (for the change profile).
+    pub incompressible: crate::changes::sample::Incompressible,
 }
 
 impl SourceStats {
