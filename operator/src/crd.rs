@@ -317,6 +317,54 @@ pub struct BackupResourceSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self > 0").message("deadlineSeconds must be positive"))]
     pub deadline_seconds: Option<i64>,
+    /// When a backup's changes count as an attack on the source, and releasing the hold an
+    /// anomaly put on the last good snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<AnomalyDetection>,
+}
+
+/// Anomaly detection: each backup's change profile against the resource's last 30 normal runs.
+/// A rate is an anomaly when it reaches its percentage, concerns at least `minFiles` files and
+/// exceeds `factor` times its usual; the snapshot is then tagged `anomaly` and the newest one
+/// before it held (never forgotten) until released. Defaults: the job's.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyDetection {
+    /// Judge backups at all. Default: true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Fewer affected files are never an anomaly. Default: 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub min_files: Option<u64>,
+    /// How many times its usual a rate must exceed. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub factor: Option<u64>,
+    /// Percent of the files deleted in one run (`MassDeletion`). Default: 20.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub deleted_percent: Option<u64>,
+    /// Percent of the files whose content changed in one run (`MassChange`). Default: 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub changed_percent: Option<u64>,
+    /// Percent of the changed files whose content no longer compresses though it did
+    /// (`EncryptedContent`). Default: 25.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub incompressible_percent: Option<u64>,
+    /// Percent of the files renamed to an extension never seen in the resource
+    /// (`NewExtensions`). Default: 5.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub renamed_percent: Option<u64>,
+    /// Releases the hold of this snapshot (`status.anomaly.heldSnapshot`, or its first 8 or
+    /// more hex digits) at the next backup, once a person has looked; `status.anomaly` then
+    /// clears. An id that is not held is ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[0-9a-f]{8,64}$"))]
+    pub release_hold: Option<String>,
 }
 
 /// Reference to a BackupCustomer.
@@ -446,6 +494,54 @@ pub struct BackupResourceStatus {
     /// What ran after the backups: retention, prune, the rolling check; the repository's size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<MaintenanceStatus>,
+    /// What changed in the source in the last successful backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_changes: Option<ChangesStatus>,
+    /// The last anomaly, until its held snapshot is released (condition `SourceAnomaly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anomaly: Option<AnomalyStatus>,
+}
+
+/// The change profile of a backup, against the snapshot before it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesStatus {
+    pub files_before: u64,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_deleted: u64,
+    /// Renamed to another extension in the same directory.
+    pub files_renamed: u64,
+    /// Changed to content that no longer compresses though it did.
+    pub files_incompressible: u64,
+    /// New or renamed files with an extension never seen in the resource.
+    pub files_new_extension: u64,
+    /// The first extensions seen for the first time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_extensions: Vec<String>,
+}
+
+/// A backup whose changes were well outside the resource's usual.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyStatus {
+    /// When the run finished.
+    pub time: Time,
+    /// The snapshot of that run (tagged `anomaly`).
+    pub snapshot: String,
+    /// The last good snapshot, held until `spec.anomaly.releaseHold` names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_snapshot: Option<String>,
+    /// Codes (`MassDeletion`, `MassChange`, `EncryptedContent`, `NewExtensions`) and what was
+    /// measured.
+    pub reasons: Vec<AnomalyReasonStatus>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct AnomalyReasonStatus {
+    pub code: String,
+    pub message: String,
 }
 
 /// What ran after the backups of a resource, as their jobs reported it.

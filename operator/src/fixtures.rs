@@ -69,6 +69,7 @@ impl BackupResource {
                 suspend: false,
                 resources: None,
                 deadline_seconds: None,
+                anomaly: None,
             },
         );
         r.metadata = ObjectMeta {

@@ -6,11 +6,11 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use kube::ResourceExt;
 use serde_json::Value;
 use unstoppable_contract::{
-    defaults, FtpsConfig, InfisicalConfig, JobConfig, MaintenanceConfig, RepositoryConfig,
-    RetentionConfig, S3Config, Secret, CONFIG_KEYS,
+    defaults, AnomalyConfig, FtpsConfig, InfisicalConfig, JobConfig, MaintenanceConfig,
+    RepositoryConfig, RetentionConfig, S3Config, Secret, CONFIG_KEYS,
 };
 
-use crate::crd::{BackupCustomer, BackupResource, Maintenance, Retention};
+use crate::crd::{AnomalyDetection, BackupCustomer, BackupResource, Maintenance, Retention};
 use crate::keys::*;
 use crate::names::bucket_of;
 use crate::render::RenderError;
@@ -175,8 +175,26 @@ fn job_config(
                 .ok(),
         ),
         restore: None,
-        anomaly: Default::default(),
+        anomaly: anomaly(resource.spec.anomaly.as_ref()),
     })
+}
+
+/// The resource's anomaly settings over the job's defaults.
+fn anomaly(spec: Option<&AnomalyDetection>) -> AnomalyConfig {
+    let d = AnomalyConfig::default();
+    let Some(a) = spec else {
+        return d;
+    };
+    AnomalyConfig {
+        enabled: a.enabled.unwrap_or(d.enabled),
+        min_files: a.min_files.unwrap_or(d.min_files),
+        factor: a.factor.unwrap_or(d.factor),
+        deleted_percent: a.deleted_percent.unwrap_or(d.deleted_percent),
+        changed_percent: a.changed_percent.unwrap_or(d.changed_percent),
+        incompressible_percent: a.incompressible_percent.unwrap_or(d.incompressible_percent),
+        renamed_percent: a.renamed_percent.unwrap_or(d.renamed_percent),
+        release_hold: a.release_hold.clone(),
+    }
 }
 
 /// The keep rules: each rule the resource sets, else the customer's. With neither, the job applies

@@ -9,6 +9,7 @@ use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::ResourceExt;
 
+use crate::anomaly;
 use crate::conditions;
 use crate::context::Context;
 use crate::crd::{BackupResource, BackupResourceStatus, LastFailure, LastSnapshot};
@@ -88,7 +89,11 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
     if let Some(summary) = &outcome.summary {
         note_maintenance(&mut status, summary, &outcome.finished);
     }
+    let mut anomaly_note = None;
     if outcome.success {
+        if let Some(summary) = &outcome.summary {
+            anomaly_note = anomaly::note(&mut status, summary, &outcome.finished, generation);
+        }
         status.last_successful_time = Some(outcome.finished.clone());
         let s = outcome.summary.clone().unwrap_or_default();
         status.last_snapshot = s.snapshot_id.clone().map(|id| LastSnapshot {
@@ -124,7 +129,14 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         patch_status(&ctx, &res, &status).await?;
         // Counted once the status holds it: a refused (stale) write is redone, not recounted.
         record(true);
+        if let Some(p) = outcome.summary.as_ref().and_then(|s| s.changes.as_ref()) {
+            ctx.metrics.record_changes(&labels, p);
+        }
+        ctx.metrics.set_anomaly(&labels, status.anomaly.is_some());
         ctx.event(&res, false, "BackupSucceeded", message).await;
+        if let Some((warning, reason, message)) = anomaly_note {
+            ctx.event(&res, warning, reason, message).await;
+        }
     } else {
         // An incomplete run wrote a snapshot without some paths; a failed one wrote nothing.
         let (code, reason) = if outcome.result == RunResult::Incomplete {

@@ -3,6 +3,7 @@
 
 #![recursion_limit = "256"]
 pub mod allocator;
+pub mod anomaly;
 pub mod applied;
 pub mod conditions;
 pub mod context;

@@ -62,6 +62,14 @@ pub struct PartLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChangeLabels {
+    pub namespace: Arc<str>,
+    pub customer: Arc<str>,
+    pub resource: Arc<str>,
+    pub change: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: String,
 }
@@ -100,6 +108,8 @@ pub struct Metrics {
     restore_runs: Family<RunLabels, Counter>,
     restore_last_failed: Family<ResourceLabels, Gauge>,
     restore_last_finished: Family<ResourceLabels, FloatGauge>,
+    source_anomaly: Family<ResourceLabels, Gauge>,
+    last_changes: Family<ChangeLabels, Gauge>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ControllerLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
@@ -111,6 +121,16 @@ pub struct Metrics {
 
 pub const RESULTS: [RunResult; 3] = [RunResult::Success, RunResult::Incomplete, RunResult::Failed];
 const FILE_KINDS: [&str; 3] = ["new", "changed", "unmodified"];
+/// The counts of a change profile, by the `change` label of `unstoppable_backup_last_changes`.
+const CHANGE_KINDS: [&str; 7] = [
+    "before",
+    "new",
+    "changed",
+    "deleted",
+    "renamed",
+    "incompressible",
+    "new_extension",
+];
 
 /// Reconcile durations from 5 ms to about 80 s.
 fn reconcile_histogram() -> Histogram {
@@ -141,6 +161,8 @@ impl Default for Metrics {
             restore_runs: Family::default(),
             restore_last_failed: Family::default(),
             restore_last_finished: Family::default(),
+            source_anomaly: Family::default(),
+            last_changes: Family::default(),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_duration: Family::new_with_constructor(reconcile_histogram),
@@ -262,6 +284,16 @@ impl Default for Metrics {
             "Unix time when the last restore of a resource finished",
             Unit::Seconds,
             m.restore_last_finished.clone(),
+        );
+        r.register(
+            "unstoppable_source_anomaly",
+            "1 while the last anomaly of a resource's source (mass deletion or change, encrypted content, new extensions) is unreleased: its last good snapshot is held; see status.anomaly",
+            m.source_anomaly.clone(),
+        );
+        r.register(
+            "unstoppable_backup_last_changes",
+            "Files of the last successful backup's change profile by change (before, new, changed, deleted, renamed, incompressible, new_extension)",
+            m.last_changes.clone(),
         );
         r.register(
             "unstoppable_reconciles",
@@ -474,6 +506,31 @@ impl Metrics {
         }
     }
 
+    /// The change profile of the resource's last successful backup.
+    pub fn record_changes(&self, l: &ResourceLabels, p: &unstoppable_contract::ChangeProfile) {
+        let l = &self.intern(l);
+        let counts = [
+            p.files_before,
+            p.files_new,
+            p.files_changed,
+            p.files_deleted,
+            p.files_renamed,
+            p.files_incompressible,
+            p.files_new_extension,
+        ];
+        for (change, n) in CHANGE_KINDS.iter().zip(counts) {
+            self.last_changes
+                .get_or_create(&change_labels(l, change))
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Whether the resource has an unreleased anomaly (also restored from its status).
+    pub fn set_anomaly(&self, l: &ResourceLabels, on: bool) {
+        let l = &self.intern(l);
+        self.source_anomaly.get_or_create(l).set(i64::from(on));
+    }
+
     /// A finished restore of the resource; `count` is false when it was counted already.
     pub fn record_restore(
         &self,
@@ -540,6 +597,10 @@ impl Metrics {
         self.snapshots_kept.remove(l);
         self.restore_last_failed.remove(l);
         self.restore_last_finished.remove(l);
+        self.source_anomaly.remove(l);
+        for change in CHANGE_KINDS {
+            self.last_changes.remove(&change_labels(l, change));
+        }
         for result in RESULTS {
             self.runs.remove(&run_labels(l, result.as_str()));
             self.restore_runs.remove(&run_labels(l, result.as_str()));
@@ -573,6 +634,15 @@ fn part_labels(l: &ResourceLabels, part: &'static str) -> PartLabels {
         customer: l.customer.clone(),
         resource: l.resource.clone(),
         part,
+    }
+}
+
+fn change_labels(l: &ResourceLabels, change: &'static str) -> ChangeLabels {
+    ChangeLabels {
+        namespace: l.namespace.clone(),
+        customer: l.customer.clone(),
+        resource: l.resource.clone(),
+        change,
     }
 }
 

@@ -802,6 +802,32 @@ mod tests {
     }
 
     #[test]
+    fn anomaly_settings_and_a_hold_to_release_reach_the_job() {
+        let d = rendered(&BackupCustomer::test(), &BackupResource::test());
+        assert_eq!(
+            env_value(&d, "UNSTOPPABLE_ANOMALY_DELETED_PERCENT").as_deref(),
+            Some("20")
+        );
+        assert_eq!(env_value(&d, "UNSTOPPABLE_ANOMALY_RELEASE_HOLD"), None);
+        let mut r = BackupResource::test();
+        r.spec.anomaly = Some(crate::crd::AnomalyDetection {
+            deleted_percent: Some(35),
+            enabled: Some(false),
+            release_hold: Some("0123abcd".into()),
+            ..Default::default()
+        });
+        let d = rendered(&BackupCustomer::test(), &r);
+        for (name, value) in [
+            ("UNSTOPPABLE_ANOMALY_DELETED_PERCENT", "35"),
+            ("UNSTOPPABLE_ANOMALY_CHANGED_PERCENT", "30"),
+            ("UNSTOPPABLE_ANOMALY_ENABLED", "false"),
+            ("UNSTOPPABLE_ANOMALY_RELEASE_HOLD", "0123abcd"),
+        ] {
+            assert_eq!(env_value(&d, name).as_deref(), Some(value), "{name}");
+        }
+    }
+
+    #[test]
     fn unsupported_or_missing_secret_sources_are_errors() {
         let mut c = BackupCustomer::test();
         c.spec.secrets.secret_ref = None;

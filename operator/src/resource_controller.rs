@@ -381,8 +381,11 @@ async fn report_not_ready(
 }
 
 /// After an operator restart the metrics are empty: take the last success from the status, so a
-/// missed-backup alert keeps its memory.
+/// missed-backup alert keeps its memory, and an unreleased anomaly, so its alert goes on.
 fn restore_metrics(res: &BackupResource, labels: &ResourceLabels, ctx: &Context) {
+    if res.status.as_ref().is_some_and(|s| s.anomaly.is_some()) {
+        ctx.metrics.set_anomaly(labels, true);
+    }
     if let Some(t) = res
         .status
         .as_ref()

@@ -28,6 +28,8 @@ fn exported() -> BTreeSet<String> {
     m.record_run(&l, 1.0, Some(&full), RunResult::Success, true);
     m.record_run(&l, 2.0, None, RunResult::Failed, true);
     m.record_restore(&l, 3.0, RunResult::Failed, true);
+    m.record_changes(&l, &Default::default());
+    m.set_anomaly(&l, true);
     m.reconciled("x", std::time::Duration::from_millis(3));
     m.reconcile_failed("x");
     m.encode()

@@ -193,6 +193,22 @@ async fn our_crds_install_and_admission_refuses_what_kubernetes_would_refuse() {
         }
     }
 
+    let bad_release =
+        std::fs::read_to_string(root.join("invalid/resource-release-hold-not-an-id.yaml"))
+            .expect("example");
+    let err = create(
+        &client,
+        &ns,
+        &bad_release.replace("bad-release", "bad-release-2"),
+    )
+    .await
+    .expect_err("releaseHold: latest");
+    assert!(
+        err.to_string().contains("spec.anomaly.releaseHold")
+            && err.to_string().contains("[0-9a-f]{8,64}"),
+        "{err}"
+    );
+
     // Schedules: Kubernetes' own dialect decides, at admission.
     let resource = |name: &str, schedule: &str| {
         format!(

@@ -1031,6 +1031,90 @@ async fn a_succeeded_job_updates_status_events_and_metrics() {
 }
 
 #[tokio::test]
+async fn an_anomalous_backup_sets_source_anomaly_with_an_event_and_exports_its_profile() {
+    let (ctx, mut api) = setup();
+    let held = "ab".repeat(32);
+    let summary = RunSummary {
+        command: "backup".into(),
+        success: true,
+        snapshot_id: Some("0123abcd".into()),
+        changes: Some(unstoppable_contract::ChangeProfile {
+            files_before: 1000,
+            files_deleted: 612,
+            ..Default::default()
+        }),
+        anomaly: Some(unstoppable_contract::Anomaly {
+            reasons: vec![unstoppable_contract::AnomalyReason {
+                code: "MassDeletion".into(),
+                message: "612 of 1000 files deleted (61 %)".into(),
+            }],
+            held_snapshot: Some(held.clone()),
+            hold_error: None,
+        }),
+        held_snapshots: vec![held.clone()],
+        ..Default::default()
+    };
+    let pods = pod_list(&summary, 0);
+    let expected_held = held.clone();
+    let server = tokio::spawn(async move {
+        api.expect(
+            "GET",
+            &format!("{RESOURCES}/www"),
+            StatusCode::OK,
+            serde_json::to_value(BackupResource::test()).expect("json"),
+        )
+        .await;
+        api.expect(
+            "GET",
+            "/api/v1/namespaces/backups/pods",
+            StatusCode::OK,
+            pods,
+        )
+        .await;
+        let patch = api
+            .expect(
+                "PATCH",
+                &format!("{RESOURCES}/www/status"),
+                StatusCode::OK,
+                serde_json::to_value(BackupResource::test()).expect("json"),
+            )
+            .await;
+        let s = &patch.body["status"];
+        assert_eq!(s["anomaly"]["heldSnapshot"], expected_held.as_str());
+        assert_eq!(s["anomaly"]["snapshot"], "0123abcd");
+        assert_eq!(s["anomaly"]["reasons"][0]["code"], "MassDeletion");
+        assert_eq!(s["lastChanges"]["filesDeleted"], 612);
+        let c = condition(s, "SourceAnomaly");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some("True"), Some("MassDeletion"))
+        );
+        assert!(
+            c["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("releaseHold")),
+            "{c}"
+        );
+        api.expect_event("BackupSucceeded").await;
+        api.expect_event("SourceAnomaly").await;
+    });
+    let metrics = ctx.metrics.clone();
+    job_controller::reconcile(Arc::new(finished_job("Complete")), ctx)
+        .await
+        .expect("reconciles");
+    server.await.expect("script");
+    let text = metrics.encode();
+    let labels = r#"namespace="backups",customer="acme",resource="www""#;
+    for needle in [
+        format!("unstoppable_source_anomaly{{{labels}}} 1"),
+        format!("unstoppable_backup_last_changes{{{labels},change=\"deleted\"}} 612"),
+        format!("unstoppable_backup_last_changes{{{labels},change=\"before\"}} 1000"),
+    ] {
+        assert!(text.contains(&needle), "missing {needle}\n{text}");
+    }
+}
+
+#[tokio::test]
 async fn a_failed_job_records_the_reason_and_counts_a_failure() {
     let (ctx, mut api) = setup();
     let summary = RunSummary {

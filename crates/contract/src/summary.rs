@@ -402,11 +402,7 @@ impl RunSummary {
                 restore.paths.pop();
                 continue;
             }
-            if let Some(changes) = shortened
-                .changes
-                .as_mut()
-                .filter(|c| c.top_dirs.len() > 1)
-            {
+            if let Some(changes) = shortened.changes.as_mut().filter(|c| c.top_dirs.len() > 1) {
                 changes.top_dirs.pop();
                 continue;
             }
