@@ -19,6 +19,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import socket
 import subprocess
 import sys
@@ -211,6 +212,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--job", default="target/release/unstoppable-job")
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--unchanged-runs", type=int, default=5)
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: vsftpd logs in a local user")
@@ -298,10 +300,27 @@ def main():
                             downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot") - hot_before)
         print(f"d: {wall:.1f} s", flush=True)
 
+        # e/f) unchanged re-runs with the change profile and verdict on (the default) and off,
+        # interleaved so that both see the same machine; medians of --unchanged-runs each.
+        walls = {"true": [], "false": []}
+        downloads = {"true": 0, "false": 0}
+        for _ in range(args.unchanged_runs):
+            for enabled in ("true", "false"):
+                wall, _, proc = timed([job, "backup"], env=dict(jenv, UNSTOPPABLE_ANOMALY_ENABLED=enabled))
+                summary = json.loads(proc.stdout.strip().splitlines()[-1])
+                walls[enabled].append(wall)
+                downloads[enabled] += summary["filesDownloaded"]
+                if enabled == "true" and "changes" not in summary:
+                    sys.exit("the profiled run reported no change profile")
+        for key, enabled, what in (("e", "true", "on"), ("f", "false", "off")):
+            results[key] = dict(name=f"unchanged re-run, change profile {what} (median of {args.unchanged_runs})",
+                                wall=statistics.median(walls[enabled]), rss=0, downloaded=0, disk=0)
+        print(f"e/f: {walls}", flush=True)
+
         print()
         print(f"tree: {len(files)} files, {total / 2**20:.0f} MiB; FTPS over loopback, vsftpd, {CONNECTIONS} connections")
         print(f"{'':2} {'what':52} {'wall s':>8} {'MiB/s':>8} {'peak RSS MiB':>13} {'downloaded MiB':>15} {'local disk MiB':>15}")
-        for key in "abcd":
+        for key in "abcdef":
             r = results[key]
             rate = r["downloaded"] / 2**20 / r["wall"] if r["wall"] else 0
             print(f"{key}) {r['name']:52} {r['wall']:8.1f} {rate:8.1f} {r['rss'] / 2**20:13.0f} "
@@ -313,6 +332,10 @@ def main():
         print(f"b/c wall time: {b['wall'] / c['wall']:.2f}  (target >= 1.5)")
         print(f"d/c wall time: {d['wall'] / c['wall']:.3f}")
         print(f"d downloaded / changed bytes: {d['downloaded'] / changed_bytes:.3f}  (target <= 1.05)")
+        e, f = results["e"], results["f"]
+        print(f"e/f wall time: {e['wall'] / f['wall']:.3f} median, {min(walls['true']) / min(walls['false']):.3f} fastest"
+              f"  (the change profile's cost on an unchanged run; target ~1.0)")
+        print(f"files downloaded by the unchanged runs: profile on {downloads['true']}, off {downloads['false']}  (target 0: no RETR)")
     finally:
         for p in procs:
             p.terminate()

@@ -196,7 +196,15 @@ pub fn run(
             history.learn(known);
         }
         if complete && !anomalous {
-            history.record(a.rates, &a.extensions);
+            history.record(a.rates);
+            // An attack's extensions (`.locked`) are not learned: the next one is new again.
+            if let Some(seen) = a
+                .extensions
+                .as_ref()
+                .filter(|_| history.extensions.is_some())
+            {
+                history.learn(seen);
+            }
         }
         if complete {
             history.save(hot);

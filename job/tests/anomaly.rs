@@ -175,6 +175,10 @@ fn a_normal_week_of_small_edits_is_no_anomaly_and_the_profile_counts_exactly() {
             "day {day}: {p:?}"
         );
         assert_eq!(p.files_incompressible, 0, "edits keep text text");
+        assert_eq!(
+            p.files_new_extension, 0,
+            "day {day}: .html is this site's own"
+        );
         let json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&report).expect("report")).expect("JSON");
         assert_eq!(json["changes"]["filesChanged"], edited.len() as u64);

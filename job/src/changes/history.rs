@@ -70,14 +70,13 @@ impl History {
         })
     }
 
-    /// Remembers a normal run and the extensions it showed.
-    pub fn record(&mut self, rates: Rates, extensions: &BTreeSet<String>) {
+    /// Remembers a normal run's rates.
+    pub fn record(&mut self, rates: Rates) {
         self.runs.push(rates);
         if self.runs.len() > RUNS {
             let excess = self.runs.len() - RUNS;
             self.runs.drain(..excess);
         }
-        self.learn(extensions);
     }
 
     /// Adds extensions to the known ones (and makes them known, if they were not yet).
@@ -101,14 +100,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut h = History::default();
         for i in 0..(RUNS + 5) {
-            h.record(
-                Rates {
-                    deleted: i as f64,
-                    ..Default::default()
-                },
-                &["html".to_string()].into(),
-            );
+            h.record(Rates {
+                deleted: i as f64,
+                ..Default::default()
+            });
         }
+        h.learn(&["html".to_string()].into());
         assert_eq!(h.runs.len(), RUNS);
         assert_eq!(h.runs[0].deleted, 5.0, "the oldest went");
         assert_eq!(h.usual().deleted, (RUNS + 4) as f64);

@@ -32,9 +32,10 @@ pub struct Analysis {
     pub profile: ChangeProfile,
     pub counts: Counts,
     pub rates: Rates,
-    /// Extensions the run's new and renamed files have (to learn when the run is normal).
-    pub extensions: BTreeSet<String>,
-    /// Extensions known after the run, when they were not before (learned from the parent).
+    /// Extensions the run's new and renamed files have (to learn when the run is normal);
+    /// `None` on a first backup, whose extensions are learned from it at the next run.
+    pub extensions: Option<BTreeSet<String>>,
+    /// Extensions the parent had, when no record of them was kept (learned from its trees).
     pub known_before: Option<BTreeSet<String>>,
 }
 
@@ -103,7 +104,7 @@ pub fn analyse<S: IndexedTree>(
             },
             counts: Counts::default(),
             rates: Rates::default(),
-            extensions: BTreeSet::new(),
+            extensions: None,
             known_before: None,
         });
     };
@@ -162,7 +163,7 @@ pub fn analyse<S: IndexedTree>(
         rates: verdict::rates(&counts),
         counts,
         profile,
-        extensions: tally.extensions_seen,
+        extensions: Some(tally.extensions_seen),
         known_before: learned,
     })
 }
