@@ -185,10 +185,10 @@ pub fn run(
         }
     });
     let held_snapshots = match holds {
-        Ok(h) => h.held,
+        Ok(h) => Some(h.held),
         Err(e) => {
             tracing::error!("holds could not be updated: {e}");
-            Vec::new()
+            None
         }
     };
     if let Some(a) = &analysis {

@@ -192,7 +192,7 @@ fn a_normal_week_of_small_edits_is_no_anomaly_and_the_profile_counts_exactly() {
     let p = s.changes.expect("profile");
     assert_eq!((p.files_new, p.files_changed, p.files_deleted), (0, 0, 0));
     assert_eq!(p.files_unchanged, site.files.len() as u64);
-    assert!(s.held_snapshots.is_empty());
+    assert_eq!(s.held_snapshots, Some(vec![]));
 }
 
 /// 60 % of the files deleted: `MassDeletion`. The snapshot before it is held through
@@ -225,7 +225,7 @@ fn a_mass_deletion_is_an_anomaly_and_the_last_good_snapshot_is_held_until_releas
         anomaly.reasons
     );
     let held = anomaly.held_snapshot.expect("a held snapshot");
-    assert_eq!(s.held_snapshots, vec![held.clone()]);
+    assert_eq!(s.held_snapshots, Some(vec![held.clone()]));
     let listed = env.run(&["snapshots"]);
     assert_eq!(
         listed
@@ -244,7 +244,7 @@ fn a_mass_deletion_is_an_anomaly_and_the_last_good_snapshot_is_held_until_releas
         s.anomaly.is_none(),
         "the same state again is no new anomaly"
     );
-    assert_eq!(s.held_snapshots, vec![held.clone()]);
+    assert_eq!(s.held_snapshots, Some(vec![held.clone()]));
     assert_eq!(env.snapshot_count(), 2);
     let restored = work.join("restored");
     env.run(&[
@@ -260,7 +260,7 @@ fn a_mass_deletion_is_an_anomaly_and_the_last_good_snapshot_is_held_until_releas
     let mut released = env.clone();
     released.set("UNSTOPPABLE_ANOMALY_RELEASE_HOLD", &held[..12]);
     let s = backup(&released, 6);
-    assert!(s.held_snapshots.is_empty(), "{:?}", s.held_snapshots);
+    assert_eq!(s.held_snapshots, Some(vec![]), "released");
     assert_eq!(env.snapshot_count(), 1, "released, the rules let it go");
 }
 

@@ -71,10 +71,13 @@ pub fn note(
     }
     let released = match status.anomaly.as_ref().map(|a| a.held_snapshot.as_deref()) {
         None => None,
-        // The held list names the first few: an id missing from a full list may be cut off.
-        Some(Some(h)) => (!s.held_snapshots.iter().any(|x| x == h)
-            && s.held_snapshots.len() < ChangeProfile::MAX_NAMED)
-            .then(|| {
+        // Released only when the run could tell: its list is there, and not cut off (it names
+        // the newest few) before it could name this one.
+        Some(Some(h)) => s
+            .held_snapshots
+            .as_ref()
+            .filter(|list| !list.iter().any(|x| x == h) && list.len() < ChangeProfile::MAX_NAMED)
+            .map(|_| {
                 format!("the hold of snapshot {h} was released; the source changed as usual since")
             }),
         // Nothing was held: a normal run after it ends it.
@@ -147,7 +150,7 @@ mod tests {
                 files_changed: 2,
                 ..Default::default()
             }),
-            held_snapshots: held.iter().map(|h| h.to_string()).collect(),
+            held_snapshots: Some(held.iter().map(|h| h.to_string()).collect()),
             ..Default::default()
         }
     }
@@ -205,6 +208,16 @@ mod tests {
             Some(100)
         );
 
+        // A run that could not tell what is held changes nothing.
+        let unknown = RunSummary {
+            held_snapshots: None,
+            ..normal(&[])
+        };
+        assert_eq!(
+            note(&mut status, &unknown, &at("2026-05-02T09:00:00Z"), Some(1)),
+            None
+        );
+        assert!(status.anomaly.is_some());
         // Later normal runs keep it while the snapshot is held.
         assert_eq!(
             note(

@@ -1051,7 +1051,7 @@ async fn an_anomalous_backup_sets_source_anomaly_with_an_event_and_exports_its_p
             held_snapshot: Some(held.clone()),
             hold_error: None,
         }),
-        held_snapshots: vec![held.clone()],
+        held_snapshots: Some(vec![held.clone()]),
         ..Default::default()
     };
     let pods = pod_list(&summary, 0);

@@ -111,9 +111,10 @@ pub struct RunSummary {
     /// The backup's changes are well outside the usual (see [`Anomaly`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anomaly: Option<Anomaly>,
-    /// Ids of the resource's snapshots that are held after the run (backup; the first few).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub held_snapshots: Vec<String>,
+    /// Ids of the resource's snapshots that are held after the run (backup; the newest few);
+    /// absent when the run could not tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_snapshots: Option<Vec<String>>,
 }
 
 /// What changed in the source since the parent snapshot, from the listing, the parent's trees
@@ -370,7 +371,9 @@ impl RunSummary {
                 *p = cut(p, 200);
             }
         }
-        shortened.held_snapshots.truncate(ChangeProfile::MAX_NAMED);
+        if let Some(held) = shortened.held_snapshots.as_mut() {
+            held.truncate(ChangeProfile::MAX_NAMED);
+        }
         if let Some(changes) = shortened.changes.as_mut() {
             changes.new_extensions.truncate(ChangeProfile::MAX_NAMED);
             changes.top_dirs.truncate(ChangeProfile::MAX_NAMED);
@@ -502,7 +505,7 @@ mod tests {
                 held_snapshot: Some("a".repeat(64)),
                 hold_error: None,
             }),
-            held_snapshots: (0..20).map(|i| format!("{i:064}")).collect(),
+            held_snapshots: Some((0..20).map(|i| format!("{i:064}")).collect()),
             error: Some("e".repeat(2000)),
             ..Default::default()
         };
@@ -513,7 +516,10 @@ mod tests {
         assert_eq!(changes.files_deleted, 6_000);
         assert!(!changes.top_dirs.is_empty() && changes.top_dirs.len() <= ChangeProfile::MAX_NAMED);
         assert_eq!(back.anomaly.expect("anomaly kept").reasons.len(), 4);
-        assert_eq!(back.held_snapshots.len(), ChangeProfile::MAX_NAMED);
+        assert_eq!(
+            back.held_snapshots.map(|h| h.len()),
+            Some(ChangeProfile::MAX_NAMED)
+        );
     }
 
     #[test]
