@@ -317,10 +317,38 @@ def main():
                                 wall=statistics.median(walls[enabled]), rss=0, downloaded=0, disk=0)
         print(f"e/f: {walls}", flush=True)
 
+        # g/h) restore of the latest snapshot to local disk: ours (hot part + bucket) and restic's
+        # (of the bucket, which is a plain restic repository); the two trees must be the same.
+        ours_dir, restic_dir = f"{work}/restore-ours", f"{work}/restore-restic"
+        wall, rss, proc = timed([job, "restore", "--target", ours_dir], env=jenv)
+        results["g"] = dict(name="unstoppable-job restore latest (local disk)", wall=wall, rss=rss,
+                            downloaded=du(ours_dir), disk=du(ours_dir))
+        renv_ours = dict(renv, RESTIC_CACHE_DIR=f"{work}/restic-cache-ours")
+        wall, rss, _ = timed(["restic", "-r", f"s3:{endpoint}/bench-ours/site", "restore", "latest",
+                              "--target", restic_dir], env=renv_ours)
+        results["h"] = dict(name="restic restore latest of the same bucket", wall=wall, rss=rss,
+                            downloaded=du(restic_dir), disk=du(restic_dir))
+        # restic restores under the snapshot's path; ours restores the backed-up directory itself.
+        nested = f"{restic_dir}/data"
+        theirs = nested if os.path.isdir(nested) and not os.path.isdir(f"{ours_dir}/data") else restic_dir
+        same = subprocess.run(["diff", "-r", "-q", ours_dir, theirs], capture_output=True, text=True)
+        if same.returncode != 0:
+            sys.exit(f"the two restores differ:\n{same.stdout[:2000]}{same.stderr[:2000]}")
+        print(f"g: {results['g']['wall']:.1f} s, h: {wall:.1f} s; identical trees", flush=True)
+
+        # i/j) reading every pack back: our check --read-data and restic's, same repository.
+        wall, rss, _ = timed([job, "check", "--read-data"], env=jenv)
+        results["i"] = dict(name="unstoppable-job check --read-data", wall=wall, rss=rss, downloaded=0, disk=0)
+        wall, rss, _ = timed(["restic", "-r", f"s3:{endpoint}/bench-ours/site", "check", "--read-data"],
+                             env=renv_ours)
+        results["j"] = dict(name="restic check --read-data of the same bucket", wall=wall, rss=rss, downloaded=0,
+                            disk=0)
+        print(f"i: {results['i']['wall']:.1f} s, j: {wall:.1f} s", flush=True)
+
         print()
         print(f"tree: {len(files)} files, {total / 2**20:.0f} MiB; FTPS over loopback, vsftpd, {CONNECTIONS} connections")
         print(f"{'':2} {'what':52} {'wall s':>8} {'MiB/s':>8} {'peak RSS MiB':>13} {'downloaded MiB':>15} {'local disk MiB':>15}")
-        for key in "abcdef":
+        for key in "abcdefghij":
             r = results[key]
             rate = r["downloaded"] / 2**20 / r["wall"] if r["wall"] else 0
             print(f"{key}) {r['name']:52} {r['wall']:8.1f} {rate:8.1f} {r['rss'] / 2**20:13.0f} "
@@ -336,6 +364,12 @@ def main():
         print(f"e/f wall time: {e['wall'] / f['wall']:.3f} median, {min(walls['true']) / min(walls['false']):.3f} fastest"
               f"  (the change profile's cost on an unchanged run; target ~1.0)")
         print(f"files downloaded by the unchanged runs: profile on {downloads['true']}, off {downloads['false']}  (target 0: no RETR)")
+        g, h = results["g"], results["h"]
+        print(f"g/h restore wall time: {g['wall'] / h['wall']:.2f}  (target <= 1.0)   "
+              f"g/h restore peak RSS: {g['rss'] / h['rss']:.2f}  (target <= 1.0, and flat in the snapshot's size)")
+        i, j = results["i"], results["j"]
+        print(f"i/j check --read-data wall time: {i['wall'] / j['wall']:.2f}   peak RSS: {i['rss'] / j['rss']:.2f}"
+              f"  (target <= 1.0)")
     finally:
         for p in procs:
             p.terminate()

@@ -202,6 +202,23 @@ fn incremental_downloads_exactly_the_changed_and_new_files() {
     ])
     .assert_ok();
     assert_same_tree(&data.join("nested/d1"), &part);
+    // A single file is restored as the target path itself, bytes and time.
+    let one = data.join("nested/d1/e1/f1.dat");
+    let single = work.join("single/copy");
+    env.run(&[
+        "restore",
+        "--path",
+        "nested/d1/e1/f1.dat",
+        "--target",
+        &single.display().to_string(),
+    ])
+    .assert_ok();
+    assert_eq!(
+        std::fs::read(&single).expect("restored file"),
+        std::fs::read(&one).expect("source file")
+    );
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    assert_eq!(mtime(&single), mtime(&one));
 }
 
 fn snapshot_tree_ids(env: &JobEnv) -> Vec<String> {
