@@ -213,6 +213,7 @@ def main():
     ap.add_argument("--job", default="target/release/unstoppable-job")
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--unchanged-runs", type=int, default=5)
+    ap.add_argument("--large", action="store_true", help="also 16 x 50 MiB random files at 1 connection")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: vsftpd logs in a local user")
@@ -345,10 +346,34 @@ def main():
                             disk=0)
         print(f"i: {results['i']['wall']:.1f} s, j: {wall:.1f} s", flush=True)
 
+        # k/l) large files at 1 connection: lftp mirror + restic backup against ours.
+        if args.large:
+            large = f"{root}/large"
+            os.makedirs(large)
+            lrng = random.Random(args.seed + 7)
+            for i in range(16):
+                with open(f"{large}/big{i:02}.bin", "wb") as f:
+                    f.write(lrng.randbytes(50 * 2**20))
+            staging = f"{work}/staging-large"
+            wall1, rss1, _ = timed(["lftp", "-c", lftp_settings(work, port) + f"; mirror --parallel=1 /large {staging}"])
+            lrepo = f"s3:{endpoint}/bench-restic/large"
+            subprocess.run(["restic", "-r", lrepo, "init"], env=renv, check=True, capture_output=True)
+            wall2, rss2, _ = timed(["restic", "-r", lrepo, "backup", "--compression", "auto", staging], env=renv)
+            results["k"] = dict(name="16 x 50 MiB random: lftp mirror (1 conn.) + restic", wall=wall1 + wall2,
+                                rss=max(rss1, rss2), downloaded=16 * 50 * 2**20, disk=du(staging))
+            shutil.rmtree(staging)
+            lenv = dict(jenv, UNSTOPPABLE_RESOURCE="large", UNSTOPPABLE_FTPS_PATH="/large",
+                        UNSTOPPABLE_FTPS_MAX_CONNECTIONS="1", UNSTOPPABLE_REPOSITORY_HOT_DIR=f"{work}/hot-large")
+            wall, rss, proc = timed([job, "backup"], env=lenv)
+            summary = json.loads(proc.stdout.strip().splitlines()[-1])
+            results["l"] = dict(name="16 x 50 MiB random: unstoppable-job (1 conn.)", wall=wall, rss=rss,
+                                downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-large"))
+            print(f"k: {wall1:.1f} s + {wall2:.1f} s, l: {wall:.1f} s", flush=True)
+
         print()
         print(f"tree: {len(files)} files, {total / 2**20:.0f} MiB; FTPS over loopback, vsftpd, {CONNECTIONS} connections")
         print(f"{'':2} {'what':52} {'wall s':>8} {'MiB/s':>8} {'peak RSS MiB':>13} {'downloaded MiB':>15} {'local disk MiB':>15}")
-        for key in "abcdefghij":
+        for key in [k for k in "abcdefghijkl" if k in results]:
             r = results[key]
             rate = r["downloaded"] / 2**20 / r["wall"] if r["wall"] else 0
             print(f"{key}) {r['name']:52} {r['wall']:8.1f} {rate:8.1f} {r['rss'] / 2**20:13.0f} "
@@ -367,6 +392,9 @@ def main():
         g, h = results["g"], results["h"]
         print(f"g/h restore wall time: {g['wall'] / h['wall']:.2f}  (target <= 1.0)   "
               f"g/h restore peak RSS: {g['rss'] / h['rss']:.2f}  (target <= 1.0, and flat in the snapshot's size)")
+        if args.large:
+            print(f"k/l large files, 1 connection, wall time: {results['k']['wall'] / results['l']['wall']:.2f}"
+                  f"  (target >= 1.25)")
         i, j = results["i"], results["j"]
         print(f"i/j check --read-data wall time: {i['wall'] / j['wall']:.2f}   peak RSS: {i['rss'] / j['rss']:.2f}"
               f"  (target <= 1.0)")

@@ -64,6 +64,13 @@ impl Sampler {
         }
     }
 
+    /// Whether the sample still takes bytes (checked before feeding: most reads of a large
+    /// file come after it is judged).
+    #[inline]
+    pub fn wants_more(&self) -> bool {
+        !self.judged
+    }
+
     /// Feeds bytes read; returns the verdict once the sample is full.
     pub fn feed(&mut self, bytes: &[u8]) -> Option<bool> {
         if self.judged {
