@@ -9,6 +9,8 @@ pub enum Error {
     /// the reconcile runs again at once on the fresh object.
     #[error("{0} changed since it was read")]
     Conflict(String),
+    #[error("cannot serialise the status: {0}")]
+    Serialize(serde_json::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

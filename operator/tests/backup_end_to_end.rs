@@ -7,36 +7,13 @@
 mod cluster;
 
 use cluster::ftps::{certificates, create_site_resource, ftps_server, PASSWORD, USER};
-use cluster::{admin, agent, eventually, install_chart, tenant, Operator};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
+use cluster::{admin, agent, eventually, install_chart, run_now, tenant, Operator};
+use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::api::{Patch, PatchParams};
+use kube::Api;
 use serde_json::json;
 use unstoppable_operator::crd::BackupResource;
-
-/// What `kubectl create job --from=cronjob/…` does: a Job from the CronJob's template.
-async fn run_now(client: &Client, ns: &str, name: &str) {
-    let cron_jobs: Api<CronJob> = Api::namespaced(client.clone(), ns);
-    let cron = cron_jobs.get("backup-www").await.expect("cronjob");
-    let template = cron.spec.expect("spec").job_template;
-    let meta = template.metadata.unwrap_or_default();
-    let job = Job {
-        metadata: kube::api::ObjectMeta {
-            name: Some(name.into()),
-            namespace: Some(ns.into()),
-            labels: meta.labels,
-            annotations: meta.annotations,
-            ..Default::default()
-        },
-        spec: template.spec,
-        ..Default::default()
-    };
-    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
-    jobs.create(&PostParams::default(), &job)
-        .await
-        .expect("job");
-}
 
 /// Waits until the resource's `LastBackupSucceeded` condition has `reason`.
 async fn last_result(resources: &Api<BackupResource>, reason: &str) -> String {

@@ -300,3 +300,28 @@ pub async fn tenant(client: &Client, ns: &str, bucket: &str, extra: serde_json::
         .await
         .expect("customer");
 }
+
+/// What `kubectl create job --from=cronjob/backup-www` does: a Job `name` from the CronJob's
+/// template.
+pub async fn run_now(client: &Client, ns: &str, name: &str) {
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    let cron_jobs: Api<CronJob> = Api::namespaced(client.clone(), ns);
+    let cron = cron_jobs.get("backup-www").await.expect("cronjob");
+    let template = cron.spec.expect("spec").job_template;
+    let meta = template.metadata.unwrap_or_default();
+    let job = Job {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            labels: meta.labels,
+            annotations: meta.annotations,
+            ..Default::default()
+        },
+        spec: template.spec,
+        ..Default::default()
+    };
+    let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
+    jobs.create(&PostParams::default(), &job)
+        .await
+        .expect("job");
+}
