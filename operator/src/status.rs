@@ -64,6 +64,17 @@ fn replacing<K: serde::Serialize, S: serde::Serialize>(
     Ok(new)
 }
 
+pub fn time_now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+pub fn to_time(t: chrono::DateTime<Utc>) -> Time {
+    Time(
+        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
+            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,15 +103,4 @@ mod tests {
             "absent before and after: not sent"
         );
     }
-}
-
-pub fn time_now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
-}
-
-pub fn to_time(t: chrono::DateTime<Utc>) -> Time {
-    Time(
-        k8s_openapi::jiff::Timestamp::from_second(t.timestamp())
-            .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now()),
-    )
 }
