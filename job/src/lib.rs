@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod ftps;
 pub mod hold;
+pub mod hot_state;
 pub mod lock;
 pub mod maintenance;
 mod progress;

@@ -37,27 +37,12 @@ pub struct History {
 impl History {
     /// The remembered history; a missing or unreadable file means none (logged).
     pub fn load(hot: &Path) -> History {
-        let path = hot.join(FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!("ignoring {}: {e}", path.display());
-                History::default()
-            }),
-            Err(_) => History::default(),
-        }
+        crate::hot_state::load(hot, FILE)
     }
 
-    /// Writes it atomically; a failure is logged only (the baseline then starts again).
+    /// Writes it; a failure is logged only (the baseline then starts again).
     pub fn save(&self, hot: &Path) {
-        let path = hot.join(FILE);
-        let tmp = hot.join(format!("{FILE}.tmp"));
-        let written = serde_json::to_vec(self)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            tracing::warn!("cannot record the change history in {}: {e}", hot.display());
-        }
+        crate::hot_state::save(hot, FILE, self)
     }
 
     /// The highest rates of the remembered runs: "the usual" for this resource.

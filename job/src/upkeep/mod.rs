@@ -31,28 +31,13 @@ impl State {
     /// The remembered state; a missing or unreadable file means "nothing done yet" (a prune
     /// too many is harmless).
     pub fn load(hot: &Path) -> State {
-        let path = hot.join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!("ignoring {}: {e}", path.display());
-                State::default()
-            }),
-            Err(_) => State::default(),
-        }
+        crate::hot_state::load(hot, STATE_FILE)
     }
 
-    /// Writes the state atomically: a crash leaves the old file or the new one. A failure is
-    /// logged only: the work is done, the next run merely repeats some of it.
+    /// Writes the state; a failure is logged only: the work is done, the next run merely
+    /// repeats some of it.
     pub fn save(&self, hot: &Path) {
-        let path = hot.join(STATE_FILE);
-        let tmp = hot.join(format!("{STATE_FILE}.tmp"));
-        let written = serde_json::to_vec(self)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            tracing::warn!("cannot record maintenance state in {}: {e}", hot.display());
-        }
+        crate::hot_state::save(hot, STATE_FILE, self)
     }
 }
 
