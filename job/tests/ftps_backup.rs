@@ -544,3 +544,32 @@ fn a_plain_ftp_server_is_refused_with_the_reason() {
         run.code
     );
 }
+
+/// A wide directory on vsftpd (LIST + one MDTM per file over the pooled connections): no command
+/// may go unanswered. Before the TLS stream flushed every command, about one in a thousand never
+/// left the client and its reply was waited for until the 30-second timeout (a stress test: it
+/// failed in most runs then).
+#[test]
+fn thousands_of_mdtm_commands_are_all_answered() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    for i in 0..5000 {
+        write_file(&server.data().join(format!("wide/f{i}.txt")), b"x", time(i)).expect("write");
+    }
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "wide", &work.join("hot"));
+    env.cold_dir(&work.join("cold"));
+    ftps_env(&mut env, server.port, "/data");
+    for round in 0..2 {
+        let run = env.run(&["backup"]);
+        run.assert_ok();
+        assert!(
+            !run.stderr.contains("no answer within"),
+            "run {round} waited for a reply:\n{}",
+            run.stderr
+                .lines()
+                .filter(|l| l.contains("no answer"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}

@@ -2,16 +2,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::CertificateError;
-use suppaftp::tokio::{AsyncRustlsConnector, AsyncRustlsFtpStream};
+use suppaftp::tokio::ImplAsyncFtpStream;
 use suppaftp::types::FileType;
 use suppaftp::{FtpError, Mode, Status};
 use tokio::net::TcpStream;
 use unstoppable_contract::Secret;
 
+use super::flushing::{FlushingTls, FlushingTlsConnector};
 use super::tls::Tls;
 use super::FtpsError;
 
-pub type Ftp = AsyncRustlsFtpStream;
+pub type Ftp = ImplAsyncFtpStream<FlushingTls>;
 
 /// Opens logged-in, TLS-protected control connections. Each control connection and its data
 /// connections share one rustls `ClientConfig`, whose session cache lets the data connections
@@ -68,7 +69,7 @@ impl Connector {
             .with_timeout(Ftp::connect_with_stream(tcp))
             .await
             .map_err(|e| connect_err(e.to_string()))?;
-        let connector = AsyncRustlsConnector::from(tokio_rustls::TlsConnector::from(
+        let connector = FlushingTlsConnector(tokio_rustls::TlsConnector::from(
             per_connection_config(&self.tls.config),
         ));
         let mut ftp = self

@@ -6,6 +6,7 @@ mod conn;
 mod datacmd;
 mod error;
 mod failures;
+mod flushing;
 mod listing;
 mod pool;
 mod reader;
