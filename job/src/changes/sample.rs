@@ -2,7 +2,6 @@
 //! stream to the archiver (no extra read), so an unchanged run does no work here at all.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// Bytes of a file judged: enough for zstd to see structure, cheap next to the transfer.
@@ -28,7 +27,6 @@ pub fn incompressible(sample: &[u8]) -> bool {
 #[derive(Debug, Default)]
 pub struct Incompressible {
     paths: Mutex<HashSet<String>>,
-    overflow: AtomicBool,
 }
 
 impl Incompressible {
@@ -36,8 +34,6 @@ impl Incompressible {
         if let Ok(mut paths) = self.paths.lock() {
             if paths.len() < MAX_PATHS {
                 paths.insert(rel.to_string());
-            } else {
-                self.overflow.store(true, Ordering::Relaxed);
             }
         }
     }
