@@ -214,6 +214,7 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--unchanged-runs", type=int, default=5)
     ap.add_argument("--large", action="store_true", help="also 16 x 50 MiB random files at 1 connection")
+    ap.add_argument("--wide", type=int, default=0, help="also a directory of this many tiny files")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: vsftpd logs in a local user")
@@ -370,10 +371,27 @@ def main():
                                 downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-large"))
             print(f"k: {wall1:.1f} s + {wall2:.1f} s, l: {wall:.1f} s", flush=True)
 
+        # m/n) one directory of --wide tiny files on vsftpd (LIST + one MDTM per file): the full
+        # run, then the unchanged one, which only lists and dates.
+        if args.wide:
+            wide = f"{root}/wide"
+            os.makedirs(wide)
+            for i in range(args.wide):
+                with open(f"{wide}/f{i}.txt", "w") as f:
+                    f.write("x")
+            wenv = dict(jenv, UNSTOPPABLE_RESOURCE="wide", UNSTOPPABLE_FTPS_PATH="/wide",
+                        UNSTOPPABLE_REPOSITORY_HOT_DIR=f"{work}/hot-wide")
+            for key, what in (("m", "full"), ("n", "unchanged")):
+                wall, rss, proc = timed([job, "backup"], env=wenv)
+                summary = json.loads(proc.stdout.strip().splitlines()[-1])
+                results[key] = dict(name=f"{args.wide} files in one directory: {what} run", wall=wall, rss=rss,
+                                    downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-wide"))
+            print(f"m: {results['m']['wall']:.1f} s, n: {results['n']['wall']:.1f} s", flush=True)
+
         print()
         print(f"tree: {len(files)} files, {total / 2**20:.0f} MiB; FTPS over loopback, vsftpd, {CONNECTIONS} connections")
         print(f"{'':2} {'what':52} {'wall s':>8} {'MiB/s':>8} {'peak RSS MiB':>13} {'downloaded MiB':>15} {'local disk MiB':>15}")
-        for key in [k for k in "abcdefghijkl" if k in results]:
+        for key in [k for k in "abcdefghijklmn" if k in results]:
             r = results[key]
             rate = r["downloaded"] / 2**20 / r["wall"] if r["wall"] else 0
             print(f"{key}) {r['name']:52} {r['wall']:8.1f} {rate:8.1f} {r['rss'] / 2**20:13.0f} "
