@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::Zoned;
+use jiff::{SignedDuration, Zoned};
 use rustic_core::{BackupOptions, ParentOptions, SnapshotOptions, StringList};
 use tokio::runtime::Runtime;
 use unstoppable_contract::{
@@ -16,8 +16,12 @@ use crate::changes::{self, history::History, ANOMALY_TAG};
 use crate::config::ConfigError;
 use crate::error::Error;
 use crate::ftps::tls::{client_config, Trust};
-use crate::ftps::{with_retries, Connector, FtpsSource, Pool, SourceOptions, SourceStats};
+use crate::ftps::{
+    with_retries, Connector, Dating, FtpsSource, ListingMode, Pool, Previous, SourceOptions,
+    SourceStats,
+};
 use crate::lock;
+use crate::previous::{self, SnapshotFiles};
 use crate::progress;
 use crate::repo::{self, repo_err, SnapshotHold};
 use crate::retention;
@@ -71,9 +75,11 @@ pub fn run(
     repo::prepare_hot(cfg)?;
     let hold = SnapshotHold::new();
     let backends = repo::gated(&repo::backends(cfg)?, hold.clone());
-    let repo = repo::open(cfg, &backends, true)?
-        .to_indexed_ids()
-        .map_err(repo_err("reading the repository index"))?;
+    let repo = Arc::new(
+        repo::open(cfg, &backends, true)?
+            .to_indexed_ids()
+            .map_err(repo_err("reading the repository index"))?,
+    );
 
     let snap = SnapshotOptions::default()
         .host(cfg.resource.clone())
@@ -85,7 +91,27 @@ pub fn run(
         .time(time.clone())
         .to_snapshot()
         .map_err(repo_err("preparing the snapshot"))?;
-    let opts = BackupOptions::default().parent_opts(ParentOptions::default());
+    // The parent is found once, for the archiver and for dating files on LIST servers.
+    let previous = previous::latest(&repo, &cfg.resource, &ftps.path)
+        .map_err(|e| tracing::warn!("the previous snapshot could not be found: {e}"))
+        .ok()
+        .flatten();
+    let parent_opts = match &previous {
+        Some(p) => ParentOptions::default().parents(vec![p.id.to_string()]),
+        None => ParentOptions::default(),
+    };
+    let opts = BackupOptions::default().parent_opts(parent_opts);
+    let dating = match (&previous, mode) {
+        (Some(p), ListingMode::ListAndMdtm) => Some(Dating::new(
+            &ftps.path,
+            Previous {
+                files: Arc::new(SnapshotFiles::new(repo.clone(), p)),
+                read_after: previous::read_after(p),
+            },
+            SignedDuration::from_secs(i64::try_from(ftps.clock_skew_secs).unwrap_or(i64::MAX)),
+        )),
+        _ => None,
+    };
     let source = FtpsSource::new(
         rt.handle().clone(),
         pool.clone(),
@@ -95,6 +121,7 @@ pub fn run(
             include: ftps.include.clone(),
             exclude: ftps.exclude.clone(),
             retries: ftps.retries,
+            dating,
         },
         stats.clone(),
     )?;
@@ -103,6 +130,13 @@ pub fn run(
     let result = repo.archive(&opts, &source, snap, &[PathBuf::from(&ftps.path)]);
     reporter.abort();
     rt.block_on(pool.close());
+    let skipped = SourceStats::get(&stats.mdtm_skipped);
+    if skipped > 0 {
+        tracing::info!(
+            files = skipped,
+            "dated from the previous snapshot, as LIST showed them unchanged"
+        );
+    }
 
     let failures = &stats.failures;
     if let Some(fatal) = failures.fatal_message() {

@@ -6,6 +6,9 @@ use globset::Glob;
 use serde_json::{Map, Value};
 use unstoppable_contract::{ConfigKey, FtpsConfig, JobConfig, KeyKind, S3Config, CONFIG_KEYS};
 
+/// Ten years: more than any clock is off, and small enough for time arithmetic.
+const MAX_CLOCK_SKEW_SECS: u64 = 10 * 365 * 86_400;
+
 /// A configuration problem: which key, what is wrong, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration key `{key}`{env}: {problem}")]
@@ -340,6 +343,12 @@ fn validate_ftps(ftps: &FtpsConfig, prefix: &str) -> Result<(), ConfigError> {
     }
     if ftps.timeout_secs == 0 {
         return Err(ConfigError::new(&key("timeout_secs"), "must be at least 1"));
+    }
+    if ftps.clock_skew_secs > MAX_CLOCK_SKEW_SECS {
+        return Err(ConfigError::new(
+            &key("clock_skew_secs"),
+            format!("must be at most {MAX_CLOCK_SKEW_SECS} (ten years, which dates every file with MDTM)"),
+        ));
     }
     if ftps.insecure_skip_verify && ftps.ca_file.is_some() {
         return Err(ConfigError::new(

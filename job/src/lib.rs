@@ -11,6 +11,7 @@ pub mod hold;
 pub mod hot_state;
 pub mod lock;
 pub mod maintenance;
+pub mod previous;
 mod progress;
 pub mod recover;
 pub mod repo;

@@ -146,10 +146,12 @@ fn prune_runs_when_due_reclaims_what_retention_let_go_and_never_reads_a_data_pac
         let random: Vec<u8> = (0..(3 << 20) / 8)
             .flat_map(|_| rng.next_u64().to_le_bytes())
             .collect();
+        // Written on the run's day: a same-size rewrite dated within the day of the copy before
+        // it would be taken for that copy on a LIST server (`ftps.clock_skew_secs`).
         write_file(
             &data.join("big.bin"),
             &random,
-            time(10_000 + u64::from(day)),
+            time(10_000 + u64::from(day) * 86_400),
         )
         .expect("write");
         let seen = proxy.heads().len();

@@ -127,6 +127,7 @@ fn job_config(
                 .unwrap_or(usize::from(defaults::MAX_CONNECTIONS)),
             timeout_secs: defaults::TIMEOUT_SECS,
             retries: defaults::RETRIES,
+            clock_skew_secs: defaults::CLOCK_SKEW_SECS,
         }),
         repository: RepositoryConfig {
             hot_dir: HOT_MOUNT.into(),

@@ -170,6 +170,7 @@ impl RestoreFtpsConfig {
             max_connections: resource.map_or_else(default_max_connections, |f| f.max_connections),
             timeout_secs: resource.map_or_else(default_timeout, |f| f.timeout_secs),
             retries: resource.map_or_else(default_retries, |f| f.retries),
+            clock_skew_secs: resource.map_or_else(default_clock_skew, |f| f.clock_skew_secs),
         }
     }
 }
@@ -308,6 +309,9 @@ pub struct FtpsConfig {
     pub timeout_secs: u64,
     #[serde(default = "default_retries")]
     pub retries: u32,
+    /// How far the server's clock may be behind the job's (servers without MLSD only).
+    #[serde(default = "default_clock_skew")]
+    pub clock_skew_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -400,6 +404,11 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: u16 = 4;
     pub const TIMEOUT_SECS: u64 = 30;
     pub const RETRIES: u32 = 3;
+    /// Servers without MLSD show times in LIST only to the minute; a file whose LIST line
+    /// matches the previous snapshot is dated from it instead of by MDTM only if that minute
+    /// ended this long before the snapshot was taken. An hour covers clocks that drift or
+    /// jump by a daylight-saving hour; a server further behind should set more.
+    pub const CLOCK_SKEW_SECS: u64 = 3600;
     pub const REGION: &str = "us-east-1";
     pub const PATH_STYLE: bool = true;
     /// Fewer files than this are never an anomaly: a small site editing most of its few pages
@@ -453,6 +462,9 @@ fn default_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     defaults::RETRIES
+}
+fn default_clock_skew() -> u64 {
+    defaults::CLOCK_SKEW_SECS
 }
 fn default_region() -> String {
     defaults::REGION.into()
@@ -594,6 +606,13 @@ pub const CONFIG_KEYS: &[ConfigKey] = &[
         false,
         "3",
         "Retries of a failed listing or download before the run fails."
+    ),
+    key!(
+        "ftps.clock_skew_secs",
+        Number,
+        false,
+        "3600",
+        "How far the server's clock may be behind the job's. Servers without MLSD: a file whose LIST line matches the previous snapshot skips MDTM only if its LIST minute ended this long before that snapshot."
     ),
     key!(
         "repository.hot_dir",
@@ -972,6 +991,7 @@ mod tests {
                 max_connections: 4,
                 timeout_secs: 30,
                 retries: 3,
+                clock_skew_secs: 3600,
             }),
             repository: RepositoryConfig {
                 hot_dir: "h".into(),

@@ -112,6 +112,7 @@ fn demo_config(base: &Path, server: &DemoServer) -> JobConfig {
             max_connections: 4,
             timeout_secs: 30,
             retries: 3,
+            clock_skew_secs: 3600,
         }),
         repository: RepositoryConfig {
             hot_dir: base.join("hot").display().to_string(),

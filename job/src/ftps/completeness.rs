@@ -115,6 +115,7 @@ mod tests {
             kind: Kind::File,
             size: 0,
             mtime: None,
+            shown: None,
         };
         assert_eq!(duplicate(&[e("a"), e("b")]), None);
         assert_eq!(duplicate(&[e("a"), e("b"), e("a")]), Some("a"));

@@ -7,6 +7,8 @@ use futures_util::stream::{self, StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use suppaftp::list::ListParser;
 
+use super::dating::Dating;
+use super::list_time::{self, Shown};
 use super::pool::Pool;
 use super::retry::with_retries;
 use super::stats::SourceStats;
@@ -27,6 +29,8 @@ pub struct RemoteEntry {
     pub size: u64,
     /// Second precision, UTC. `None` for directories (LIST servers cannot tell it exactly).
     pub mtime: Option<Timestamp>,
+    /// The time a LIST line showed (minute or day), for skipping MDTM; `None` with MLSD.
+    pub shown: Option<Shown>,
 }
 
 /// How the server lets us list: chosen once per run from FEAT.
@@ -89,6 +93,7 @@ pub fn parse_mlsd_line(line: &str) -> Result<Option<RemoteEntry>, String> {
     Ok(Some(RemoteEntry {
         name: name.to_string(),
         mtime: if kind == Kind::Dir { None } else { mtime },
+        shown: None,
         size: if kind == Kind::File {
             size.unwrap_or(0)
         } else {
@@ -122,7 +127,8 @@ pub fn parse_ftp_time(value: &str) -> Result<Timestamp, String> {
 }
 
 /// Parses one LIST line (`ls -l` style, or DOS style). `Ok(None)` for `total N`, `.` and `..`.
-/// Times are left out: LIST shows minutes at best, so MDTM supplies them.
+/// Exact times are left out: LIST shows minutes at best, so MDTM supplies them (or the previous
+/// snapshot, when the shown time proves the file unchanged).
 pub fn parse_list_line(line: &str) -> Result<Option<RemoteEntry>, String> {
     if line.trim().is_empty() || line.starts_with("total ") {
         return Ok(None);
@@ -151,6 +157,11 @@ pub fn parse_list_line(line: &str) -> Result<Option<RemoteEntry>, String> {
             file.size() as u64
         } else {
             0
+        },
+        shown: if kind == Kind::File {
+            list_time::parse(line)
+        } else {
+            None
         },
         kind,
         name,
@@ -204,21 +215,36 @@ pub struct Listing {
 }
 
 /// Lists one directory (with exact file times). Files that vanish or cannot be dated are left out
-/// and recorded in `stats`; an error means the directory itself could not be listed.
+/// and recorded in `stats`; an error means the directory itself could not be listed. With
+/// `dating`, files the previous snapshot proves unchanged are dated from it instead of by MDTM.
 pub async fn list_dir(
     pool: &Arc<Pool>,
     mode: ListingMode,
     dir: &str,
     retries: u32,
     stats: &SourceStats,
+    dating: Option<&Dating>,
 ) -> Result<Listing, FtpsError> {
     let mut listing = with_retries(retries, || list_once(pool, mode, dir)).await?;
     if mode == ListingMode::ListAndMdtm {
+        let known = match dating {
+            Some(d) => d.known_in(dir).await,
+            None => None,
+        };
+        let reuse = dating.zip(known.as_ref().filter(|k| !k.is_empty()));
+        if let Some((d, _)) = reuse {
+            d.calibrate(pool, dir, &listing.entries).await;
+        }
         // One MDTM round trip per file: run them over all pooled connections at once.
         let width = pool.max_connections();
         let dated: Vec<Option<RemoteEntry>> =
             stream::iter(listing.entries.into_iter().map(|mut entry| async move {
                 if entry.kind != Kind::File {
+                    return Ok(Some(entry));
+                }
+                if let Some(time) = reuse.and_then(|(d, k)| d.reuse(&entry, k.get(&entry.name))) {
+                    entry.mtime = Some(time);
+                    SourceStats::add(&stats.mdtm_skipped, 1);
                     return Ok(Some(entry));
                 }
                 let path = join(dir, &entry.name);
@@ -313,7 +339,7 @@ async fn list_once(pool: &Arc<Pool>, mode: ListingMode, dir: &str) -> Result<Lis
     Ok(Listing { entries, caveat })
 }
 
-async fn mdtm_once(pool: &Arc<Pool>, path: &str) -> Result<Timestamp, FtpsError> {
+pub(super) async fn mdtm_once(pool: &Arc<Pool>, path: &str) -> Result<Timestamp, FtpsError> {
     let err = |detail: String| FtpsError::Listing {
         path: path.to_string(),
         detail: format!("MDTM: {detail}"),

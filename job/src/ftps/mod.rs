@@ -4,9 +4,11 @@
 mod completeness;
 mod conn;
 mod datacmd;
+mod dating;
 mod error;
 mod failures;
 mod flushing;
+mod list_time;
 mod listing;
 mod pool;
 mod reader;
@@ -18,8 +20,10 @@ mod walk;
 
 pub use conn::Connector;
 pub use conn::Ftp;
+pub use dating::{Dating, KnownFiles, Previous};
 pub use error::FtpsError;
 pub use failures::{Failures, LOG_LIMIT};
+pub use list_time::Known;
 pub use listing::detect_mode;
 pub use listing::{join, list_dir, Kind, ListingMode, RemoteEntry};
 pub use pool::Pool;

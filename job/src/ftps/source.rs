@@ -9,6 +9,7 @@ use rustic_core::{ReadSource, ReadSourceEntry, RusticResult};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
+use super::dating::Dating;
 use super::listing::{Kind, ListingMode};
 use super::pool::Pool;
 use super::reader::{source_error, DownloadCtx, FtpsOpen};
@@ -21,6 +22,7 @@ pub struct SourceOptions {
     pub include: Vec<String>,
     pub exclude: Vec<String>,
     pub retries: u32,
+    pub dating: Option<Dating>,
 }
 
 pub struct FtpsSource {
@@ -52,6 +54,7 @@ impl FtpsSource {
                 filter,
                 retries: opts.retries,
                 stats: stats.clone(),
+                dating: opts.dating,
             }),
             root: opts.root,
             downloads: Arc::new(DownloadCtx {

@@ -15,6 +15,8 @@ pub struct SourceStats {
     /// Files handed to the archiver whose download did not complete (failed or vanished): the
     /// archiver leaves them out of the snapshot.
     pub files_dropped: AtomicU64,
+    /// Files of a LIST server dated from the previous snapshot instead of by MDTM.
+    pub mdtm_skipped: AtomicU64,
     pub failures: Failures,
     /// Downloaded files whose content does not compress (for the change profile).
     pub incompressible: crate::changes::sample::Incompressible,

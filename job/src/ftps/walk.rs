@@ -10,6 +10,7 @@ use globset::GlobSet;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::dating::Dating;
 use super::listing::{join, list_dir, vanished, Kind, Listing, ListingMode, RemoteEntry};
 use super::pool::Pool;
 use super::stats::SourceStats;
@@ -50,6 +51,8 @@ pub struct Walk {
     pub filter: Filter,
     pub retries: u32,
     pub stats: Arc<SourceStats>,
+    /// Dates unchanged files from the previous snapshot (LIST servers).
+    pub dating: Option<Dating>,
 }
 
 type Sender = mpsc::Sender<Result<WalkItem, FtpsError>>;
@@ -85,7 +88,15 @@ impl Walk {
     }
 
     async fn list(&self, dir: &str) -> Result<Listing, FtpsError> {
-        list_dir(&self.pool, self.mode, dir, self.retries, &self.stats).await
+        list_dir(
+            &self.pool,
+            self.mode,
+            dir,
+            self.retries,
+            &self.stats,
+            self.dating.as_ref(),
+        )
+        .await
     }
 
     /// A listing that may not be whole: its entries are backed up, the directory counts as not

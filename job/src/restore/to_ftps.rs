@@ -176,7 +176,16 @@ async fn list_target(
     filter: &Filter,
 ) -> Result<(BTreeMap<String, Entry>, bool), Error> {
     let stats = Arc::new(SourceStats::default());
-    match list_dir(&ctx.pool, ctx.features.mode, &ctx.root, ctx.retries, &stats).await {
+    match list_dir(
+        &ctx.pool,
+        ctx.features.mode,
+        &ctx.root,
+        ctx.retries,
+        &stats,
+        None,
+    )
+    .await
+    {
         Ok(_) => {}
         // Servers refuse a missing directory with 550, 450 or (pyftpdlib) 501: a refused root is
         // created and listed again before anything is written (`make_root`).
@@ -189,6 +198,7 @@ async fn list_target(
         filter: filter.clone(),
         retries: ctx.retries,
         stats: stats.clone(),
+        dating: None,
     });
     let (tx, mut rx) = mpsc::channel::<Result<WalkItem, FtpsError>>(1024);
     let walker = tokio::spawn(walk.run(ctx.root.clone(), tx));
@@ -284,15 +294,22 @@ async fn make_root(ctx: &Arc<Ctx>) -> Result<(), Error> {
         .await;
     }
     let stats = SourceStats::default();
-    list_dir(&ctx.pool, ctx.features.mode, &ctx.root, ctx.retries, &stats)
-        .await
-        .map(|_| ())
-        .map_err(|e| {
-            Error::Restore(format!(
-                "cannot create the target directory `{}`: {e}",
-                ctx.root
-            ))
-        })
+    list_dir(
+        &ctx.pool,
+        ctx.features.mode,
+        &ctx.root,
+        ctx.retries,
+        &stats,
+        None,
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| {
+        Error::Restore(format!(
+            "cannot create the target directory `{}`: {e}",
+            ctx.root
+        ))
+    })
 }
 
 async fn execute(ctx: &Arc<Ctx>, plan: &Plan, wanted: &Wanted, outcome: &mut RestoreOutcome) {

@@ -237,10 +237,16 @@ impl Vsftpd {
     }
 
     pub fn retr_paths(&self) -> Vec<String> {
+        self.command_args("RETR")
+    }
+
+    /// The arguments of every `verb` command received so far (from vsftpd's protocol log).
+    pub fn command_args(&self, verb: &str) -> Vec<String> {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let quoted = format!("\"{verb} ");
         log.lines()
             .filter_map(|l| l.split("FTP command: ").nth(1))
-            .filter_map(|l| l.split("\"RETR ").nth(1))
+            .filter_map(|l| l.split(quoted.as_str()).nth(1))
             .map(|l| l.trim_end_matches('"').to_string())
             .collect()
     }
@@ -279,15 +285,47 @@ impl Pyftpd {
 
     /// Like `start_with`; a file named `grow` gets a line appended whenever it is downloaded.
     pub fn start_with_hooks(root: &Path, vanish: Option<&str>, grow: Option<&str>) -> Self {
-        Self::spawn(root, vanish, grow, false)
+        Self::spawn(root, vanish, grow, false, &[])
     }
 
     /// Like `start`, with a user that may also write (restores onto the server).
     pub fn start_writable(root: &Path) -> Self {
-        Self::spawn(root, None, None, true)
+        Self::spawn(root, None, None, true, &[])
     }
 
-    fn spawn(root: &Path, vanish: Option<&str>, grow: Option<&str>, writable: bool) -> Self {
+    /// Without MLSD (LIST and MDTM only), LIST times shown `zone_hours` east of UTC and MDTM in
+    /// UTC; every command received is appended to `log` (see [`Pyftpd::command_args`]).
+    pub fn start_list_only(root: &Path, zone_hours: i32, log: &Path) -> Self {
+        Self::spawn(
+            root,
+            None,
+            None,
+            false,
+            &[
+                ("PYFTPD_LIST_ONLY", "1".into()),
+                ("PYFTPD_LIST_ZONE_HOURS", zone_hours.to_string()),
+                ("PYFTPD_COMMAND_LOG", log.display().to_string()),
+            ],
+        )
+    }
+
+    /// The arguments of every `verb` command in a command log (see `start_list_only`).
+    pub fn command_args(log: &Path, verb: &str) -> Vec<String> {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let prefix = format!("{verb} ");
+        text.lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .map(str::to_string)
+            .collect()
+    }
+
+    fn spawn(
+        root: &Path,
+        vanish: Option<&str>,
+        grow: Option<&str>,
+        writable: bool,
+        env: &[(&str, String)],
+    ) -> Self {
         let tls = tls();
         let port = free_port();
         let (pasv_min, pasv_max) = passive_range();
@@ -306,6 +344,7 @@ impl Pyftpd {
             .arg(vanish.unwrap_or("-"))
             .args(grow)
             .env("PYFTPD_WRITABLE", if writable { "1" } else { "0" })
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
