@@ -9,6 +9,11 @@ vsftpd over FTPS on 127.0.0.1, with SeaweedFS as the S3 cold store, and measures
   c) unstoppable-job full backup (4 connections)
   d) unstoppable-job incremental backup after changing 1 % of the files
 
+Further rows: e-j always (unchanged runs, restore, check --read-data); --large adds k/l (large
+files at 1 connection), --wide N adds m-p (a wide and deep tree's full and unchanged run, the unchanged
+run with MDTM for every file, and listing the tree with lftp), --scale N adds q/r (N tiny files in
+N/100 directories).
+
 For each: wall time, peak RSS, bytes downloaded and bytes written to local disk, then the ratios.
 Needs root (vsftpd logs in a local user) and the tools of scripts/install-test-deps.sh.
 Not part of the test suite. Usage: bench/run.sh [--gib 1.0] [--keep]
@@ -87,6 +92,16 @@ def generate_tree(root, gib, seed):
             f.write(data)
         os.utime(path, (mtime, mtime))
     return [rel for rel, _ in files], total
+
+
+def old_tree(d, n, mtime, seed=0):
+    """`n` tiny files in directory `d`, last changed around `mtime` (a few seconds apart)."""
+    os.makedirs(d, exist_ok=True)
+    for i in range(n):
+        path = f"{d}/f{i}.txt"
+        with open(path, "w") as f:
+            f.write(f"file {seed}/{i}\n" * (1 + (i + seed) % 7))
+        os.utime(path, (mtime - i, mtime - i))
 
 
 def ensure_ftp_user():
@@ -214,7 +229,10 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--unchanged-runs", type=int, default=5)
     ap.add_argument("--large", action="store_true", help="also 16 x 50 MiB random files at 1 connection")
-    ap.add_argument("--wide", type=int, default=0, help="also a directory of this many tiny files")
+    ap.add_argument("--wide", type=int, default=0,
+                    help="also a directory of this many tiny files and a 40-deep path (unchanged run vs lftp find)")
+    ap.add_argument("--scale", type=int, default=0,
+                    help="also this many tiny files in one directory per 100 (full and unchanged run)")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: vsftpd logs in a local user")
@@ -371,27 +389,58 @@ def main():
                                 downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-large"))
             print(f"k: {wall1:.1f} s + {wall2:.1f} s, l: {wall:.1f} s", flush=True)
 
-        # m/n) one directory of --wide tiny files on vsftpd (LIST + one MDTM per file): the full
-        # run, then the unchanged one, which only lists and dates.
+        # m/n/o) one directory of --wide tiny files and a 40-deep path on vsftpd (LIST + MDTM), the
+        # files last changed a month ago as most of a site's are: the full run, the unchanged one
+        # (which only lists, and dates from the previous snapshot what LIST shows unchanged), and
+        # the time lftp needs just to list the same tree.
         if args.wide:
             wide = f"{root}/wide"
-            os.makedirs(wide)
-            for i in range(args.wide):
-                with open(f"{wide}/f{i}.txt", "w") as f:
-                    f.write("x")
+            old_tree(f"{wide}/flat", args.wide, time.time() - 30 * 86400)
+            deep = wide
+            for level in range(1, 41):
+                deep = f"{deep}/d{level}"
+                old_tree(deep, 1, time.time() - 30 * 86400)
+            count = args.wide + 40
             wenv = dict(jenv, UNSTOPPABLE_RESOURCE="wide", UNSTOPPABLE_FTPS_PATH="/wide",
                         UNSTOPPABLE_REPOSITORY_HOT_DIR=f"{work}/hot-wide")
-            for key, what in (("m", "full"), ("n", "unchanged")):
-                wall, rss, proc = timed([job, "backup"], env=wenv)
+            # o: what unchanged runs cost before LIST lines could spare MDTM (a ten-year allowance
+            # for the server's clock makes every file's MDTM necessary again).
+            every_mdtm = dict(wenv, UNSTOPPABLE_FTPS_CLOCK_SKEW_SECS=str(10 * 365 * 86400))
+            runs = {"m": [], "n": [], "o": []}
+            for key in ["m"] + ["n", "o"] * max(1, args.unchanged_runs):
+                runs[key].append(timed([job, "backup"], env=every_mdtm if key == "o" else wenv))
+            for key, what in (("m", "full"), ("n", "unchanged"), ("o", "unchanged, MDTM each")):
+                wall, rss, proc = sorted(runs[key], key=lambda r: r[0])[len(runs[key]) // 2]
                 summary = json.loads(proc.stdout.strip().splitlines()[-1])
-                results[key] = dict(name=f"{args.wide} files in one directory: {what} run", wall=wall, rss=rss,
+                results[key] = dict(name=f"{count} files, 10k in a dir, 40 deep: {what}", wall=wall, rss=rss,
                                     downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-wide"))
-            print(f"m: {results['m']['wall']:.1f} s, n: {results['n']['wall']:.1f} s", flush=True)
+            wall, rss, proc = timed(["lftp", "-c", lftp_settings(work, port) + "; find /wide"])
+            listed = len(proc.stdout.splitlines())
+            results["p"] = dict(name=f"lftp find: list the same tree ({listed} names)", wall=wall, rss=rss,
+                                downloaded=0, disk=0)
+            print(f"m: {results['m']['wall']:.1f} s, n: {results['n']['wall']:.1f} s, "
+                  f"o: {results['o']['wall']:.1f} s, p: {wall:.1f} s", flush=True)
+
+        # q/r) --scale N tiny files in N/100 directories (LIST + MDTM): full and unchanged run, with
+        # peak memory and the hot part's size, to compare between sizes (run it at 20000 and 200000).
+        if args.scale:
+            scale = f"{root}/scale"
+            dirs = max(1, args.scale // 100)
+            for d in range(dirs):
+                old_tree(f"{scale}/dir{d:05}", args.scale // dirs, time.time() - 30 * 86400, seed=d)
+            senv = dict(jenv, UNSTOPPABLE_RESOURCE="scale", UNSTOPPABLE_FTPS_PATH="/scale",
+                        UNSTOPPABLE_REPOSITORY_HOT_DIR=f"{work}/hot-scale")
+            for key, what in (("q", "full"), ("r", "unchanged")):
+                wall, rss, proc = timed([job, "backup"], env=senv)
+                summary = json.loads(proc.stdout.strip().splitlines()[-1])
+                results[key] = dict(name=f"{args.scale} tiny files in {dirs} dirs: {what}", wall=wall, rss=rss,
+                                    downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-scale"))
+                print(f"{key}: {wall:.1f} s, {rss / 2**20:.0f} MiB", flush=True)
 
         print()
         print(f"tree: {len(files)} files, {total / 2**20:.0f} MiB; FTPS over loopback, vsftpd, {CONNECTIONS} connections")
         print(f"{'':2} {'what':52} {'wall s':>8} {'MiB/s':>8} {'peak RSS MiB':>13} {'downloaded MiB':>15} {'local disk MiB':>15}")
-        for key in [k for k in "abcdefghijklmn" if k in results]:
+        for key in [k for k in "abcdefghijklmnopqr" if k in results]:
             r = results[key]
             rate = r["downloaded"] / 2**20 / r["wall"] if r["wall"] else 0
             print(f"{key}) {r['name']:52} {r['wall']:8.1f} {rate:8.1f} {r['rss'] / 2**20:13.0f} "
@@ -413,6 +462,13 @@ def main():
         if args.large:
             print(f"k/l large files, 1 connection, wall time: {results['k']['wall'] / results['l']['wall']:.2f}"
                   f"  (target >= 1.25)")
+        if args.wide:
+            print(f"n/p unchanged wide/deep run against listing it with lftp: {results['n']['wall'] / results['p']['wall']:.2f}"
+                  f"  (target <= 1.2); o/n with MDTM for every file: {results['o']['wall'] / results['n']['wall']:.2f}")
+        if args.scale:
+            print(f"{args.scale} files: full {results['q']['wall']:.1f} s, unchanged {results['r']['wall']:.1f} s, "
+                  f"peak RSS {results['q']['rss'] / 2**20:.0f} / {results['r']['rss'] / 2**20:.0f} MiB, "
+                  f"hot part {results['r']['disk'] / 2**20:.1f} MiB")
         i, j = results["i"], results["j"]
         print(f"i/j check --read-data wall time: {i['wall'] / j['wall']:.2f}   peak RSS: {i['rss'] / j['rss']:.2f}"
               f"  (target <= 1.0)")
