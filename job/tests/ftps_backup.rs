@@ -88,6 +88,17 @@ fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
             "PUT without checksum header:\n{put}"
         );
     }
+    // Packs are not hashed a second time for the request signature (the checksum and the
+    // repository's own authentication guard them).
+    let packs: Vec<&String> = puts.iter().filter(|h| h.contains("/data/")).collect();
+    assert!(!packs.is_empty(), "no pack uploads among {puts:?}");
+    for put in packs {
+        assert!(
+            put.to_ascii_lowercase()
+                .contains("x-amz-content-sha256: unsigned-payload"),
+            "pack PUT with a signed payload:\n{put}"
+        );
+    }
 
     let restored = work.join("restored");
     env.run(&["restore", "--target", &restored.display().to_string()])
