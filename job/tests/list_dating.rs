@@ -57,12 +57,14 @@ fn ago(secs: u64) -> SystemTime {
 }
 
 /// A site whose files last changed days ago (shown to the minute) or over a year ago (shown to
-/// the day), with a deep chain of directories. Returns the number of files.
-fn old_site(root: &Path) -> u64 {
-    let mut files = 0;
+/// the day), with a deep chain of directories. Returns the number of files, and of those shown
+/// to the day.
+fn old_site(root: &Path) -> (u64, u64) {
+    let (mut files, mut by_day) = (0, 0);
     for d in 0..4u64 {
         for i in 0..30u64 {
             let age = if i % 3 == 0 {
+                by_day += 1;
                 400 * 86_400 + i * 3600
             } else {
                 2 * 86_400 + (d * 30 + i) * 97
@@ -84,7 +86,7 @@ fn old_site(root: &Path) -> u64 {
         ago(3 * 86_400),
     )
     .expect("write");
-    files + 1
+    (files + 1, by_day)
 }
 
 fn env_for(server: &Server, work: &TestDir, resource: &str) -> JobEnv {
@@ -103,7 +105,7 @@ fn restore_matches(env: &JobEnv, work: &TestDir, server: &Server) {
 }
 
 fn unchanged_files_skip_mdtm(server: Server) {
-    let files = old_site(&server.data());
+    let (files, by_day) = old_site(&server.data());
     let work = TestDir::new();
     let env = env_for(&server, &work, "site");
 
@@ -122,8 +124,10 @@ fn unchanged_files_skip_mdtm(server: Server) {
     );
     let asked = server.mdtm_count() - before;
     assert_eq!(
-        asked, 1,
-        "an unchanged run asks MDTM once, to learn the LIST time zone"
+        asked as u64,
+        by_day + 1,
+        "an unchanged run asks MDTM once to learn the LIST time zone, and for each file LIST \
+         shows to the day only"
     );
 
     // Changes as they happen: a same-size rewrite now, and a new file. Both are dated by MDTM.
@@ -136,14 +140,17 @@ fn unchanged_files_skip_mdtm(server: Server) {
     let third = env.run(&["backup"]).assert_ok();
     assert_eq!((third.files_changed, third.files_new), (1, 1), "{third:?}");
     let asked = server.mdtm_count() - before;
-    assert!((2..=3).contains(&asked), "{asked} MDTM commands");
+    assert!(
+        (by_day as usize + 2..=by_day as usize + 3).contains(&asked),
+        "{asked} MDTM commands"
+    );
     restore_matches(&env, &work, &server);
 }
 
 /// A file written, backed up, and rewritten with the same size within one minute: LIST shows
 /// the same size and minute both times, so only MDTM can tell, and MDTM must be asked.
 fn same_size_change_in_the_same_minute_is_backed_up(server: Server) {
-    old_site(&server.data());
+    let (_, by_day) = old_site(&server.data());
     let work = TestDir::new();
     let mut env = env_for(&server, &work, "racy");
     // No allowance for a slow server clock: the rule alone must keep this file dated by MDTM.
@@ -167,9 +174,47 @@ fn same_size_change_in_the_same_minute_is_backed_up(server: Server) {
     let before = server.mdtm_count();
     let second = env.run(&["backup"]).assert_ok();
     assert_eq!(second.files_changed, 1, "{second:?}");
-    // The old files were still dated from the previous snapshot.
-    assert!(server.mdtm_count() - before <= 2);
+    // The files shown to the minute were still dated from the previous snapshot.
+    assert!(server.mdtm_count() - before <= by_day as usize + 2);
     restore_matches(&env, &work, &server);
+}
+
+/// A file over a year old, which LIST shows to the day only, rewritten with the same size and
+/// its time set to another hour of that day (as `touch -d`, `rsync -t` or unpacking an archive
+/// of an older version do): the LIST line looks the same, so MDTM must be asked.
+fn same_size_change_within_a_listed_day_is_backed_up(server: Server) {
+    old_site(&server.data());
+    let days_ago = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        / 86_400
+        - 400;
+    let at = |hour: u64| UNIX_EPOCH + Duration::from_secs(days_ago * 86_400 + hour * 3600);
+    let old = server.data().join("d3/old.txt");
+    write_file(&old, &[b'A'; 100], at(9)).expect("write");
+    let work = TestDir::new();
+    let env = env_for(&server, &work, "day");
+    env.run(&["backup"]).assert_ok();
+
+    write_file(&old, &[b'B'; 100], at(13)).expect("rewrite");
+    let second = env.run(&["backup"]).assert_ok();
+    assert_eq!(
+        (second.files_changed, second.files_downloaded),
+        (1, 1),
+        "{second:?}"
+    );
+    restore_matches(&env, &work, &server);
+}
+
+#[test]
+fn vsftpd_same_size_change_within_a_listed_day_is_backed_up() {
+    same_size_change_within_a_listed_day_is_backed_up(Server::vsftpd());
+}
+
+#[test]
+fn pyftpdlib_same_size_change_within_a_listed_day_is_backed_up() {
+    same_size_change_within_a_listed_day_is_backed_up(Server::pyftpd_two_hours_east());
 }
 
 #[test]

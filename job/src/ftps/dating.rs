@@ -66,7 +66,7 @@ impl Dating {
     }
 
     /// Learns the LIST zone from the first file a run lists to the minute (one MDTM per run).
-    /// Until then, or if that fails, only day-precision lines can prove a file unchanged.
+    /// Until then, or if that fails, every file is dated by MDTM.
     pub async fn calibrate(&self, pool: &Arc<Pool>, dir: &str, entries: &[RemoteEntry]) {
         if self.offset.initialized() {
             return;

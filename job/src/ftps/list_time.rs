@@ -122,9 +122,11 @@ fn utc(at: DateTime) -> Option<Timestamp> {
         .map(|z| z.timestamp())
 }
 
-/// The UTC times `[start, end)` that LIST would show as `shown`. `offset` is the LIST zone's
-/// distance from UTC in seconds when known; unknown, a day widens by the largest possible
-/// offset either side and a minute cannot be placed at all.
+/// The UTC times `[start, end)` that LIST would show as `shown`, when that can prove a file
+/// unchanged. `offset` is the LIST zone's distance from UTC in seconds; unknown, a minute cannot
+/// be placed. A day never proves anything: LIST shows files older than about six months to the
+/// day, and a same-size rewrite whose time is set within that day (`touch -d`, `rsync -t`, an
+/// archive of an older version unpacked) is ordinary, so such files are dated by MDTM.
 pub fn interval(
     shown: Shown,
     offset: Option<i64>,
@@ -135,17 +137,7 @@ pub fn interval(
             let start = utc(minute_near(year, at, now)?)? - SignedDuration::from_secs(offset?);
             Some((start, start + SignedDuration::from_secs(60)))
         }
-        Shown::Day(date) => {
-            let midnight = utc(date.to_datetime(Time::midnight()))?;
-            let (before, after) = match offset {
-                Some(o) => (o, -o),
-                None => (MAX_ZONE_SECS, MAX_ZONE_SECS),
-            };
-            Some((
-                midnight - SignedDuration::from_secs(before),
-                midnight + SignedDuration::from_secs(86_400 + after),
-            ))
-        }
+        Shown::Day(_) => None,
     }
 }
 
@@ -293,56 +285,24 @@ mod tests {
     }
 
     #[test]
-    fn a_day_is_widened_by_any_zone_until_one_is_known() {
+    fn a_day_never_proves_a_file_unchanged() {
         let shown = parse("-rw-r--r-- 1 u g 10 Jan 03  2025 f").expect("shown");
         let known = Known {
             size: 10,
-            mtime: ts("2025-01-03T23:30:00Z"),
+            mtime: ts("2025-01-03T09:00:00Z"),
         };
         let now = ts("2026-12-05T03:00:00Z");
-        // 23:30 UTC on the 3rd may be the 4th locally: without a zone, the day reaches 14 hours
-        // either side, and the copy must have been read after that (plus skew).
-        assert!(unchanged(
-            shown,
-            10,
-            known,
-            ts("2025-01-04T15:00:00Z"),
-            HOUR,
-            None,
-            now
-        ));
-        assert!(!unchanged(
-            shown,
-            10,
-            known,
-            ts("2025-01-04T14:30:00Z"),
-            HOUR,
-            None,
-            now
-        ));
-        let next_day = Known {
-            mtime: ts("2025-01-04T15:00:00Z"),
-            ..known
-        };
-        assert!(!unchanged(
-            shown,
-            10,
-            next_day,
-            ts("2026-01-01T00:00:00Z"),
-            HOUR,
-            None,
-            now
-        ));
-        // A year-old time never matches a yearless minute placed near now.
-        let minute = parse("-rw-r--r-- 1 u g 10 Jan 03 23:30 f").expect("minute");
-        assert!(!unchanged(
-            minute,
-            10,
-            known,
-            ts("2026-02-01T00:00:00Z"),
-            HOUR,
-            Some(0),
-            ts("2026-01-10T00:00:00Z")
-        ));
+        for offset in [None, Some(0), Some(7200)] {
+            assert_eq!(interval(shown, offset, now), None);
+            assert!(!unchanged(
+                shown,
+                10,
+                known,
+                ts("2026-01-01T00:00:00Z"),
+                HOUR,
+                offset,
+                now
+            ));
+        }
     }
 }
