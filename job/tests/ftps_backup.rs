@@ -100,6 +100,15 @@ fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
         );
     }
 
+    // Data packs of a fixed 16 MiB (a pack closes at the first blob past it, and a blob is at
+    // most 8 MiB): the packs in flight, and so the job's memory, do not grow with the repository.
+    let packs = s3.objects(bucket, "www/data/");
+    assert!(packs.len() >= 3, "{packs:?}");
+    assert!(
+        packs.iter().all(|(_, size)| *size < 24 * 1024 * 1024),
+        "{packs:?}"
+    );
+
     let restored = work.join("restored");
     env.run(&["restore", "--target", &restored.display().to_string()])
         .assert_ok();

@@ -4,12 +4,14 @@
 mod as_of;
 mod gate;
 mod layout;
+mod parts_body;
 mod s3;
 pub mod versions;
 
 use std::path::Path;
 use std::sync::Arc;
 
+use bytesize::ByteSize;
 use jiff::Timestamp;
 use rustic_backend::LocalBackend;
 use rustic_core::{
@@ -27,6 +29,10 @@ use crate::error::Error;
 
 /// zstd level of new repositories: rustic's and restic's default trade-off.
 const COMPRESSION_LEVEL: i32 = 3;
+/// Data packs of a fixed 16 MiB, as restic writes them. rustic's default, 32 MiB growing with
+/// the square root of the repository's size, holds several packs at once in the upload
+/// pipeline: a backup's memory would grow with the repository.
+const DATA_PACK_MIB: u64 = 16;
 
 /// The back-ends of this resource's repository: the hot part in a local directory, the cold
 /// part in the bucket (or, for development, a local directory).
@@ -138,7 +144,10 @@ fn open_with(
         ));
     }
     tracing::info!("initialising a new repository");
-    let config = ConfigOptions::default().set_compression(Some(COMPRESSION_LEVEL));
+    let config = ConfigOptions::default()
+        .set_compression(Some(COMPRESSION_LEVEL))
+        .set_datapack_size(Some(ByteSize::mib(DATA_PACK_MIB)))
+        .set_datapack_growfactor(Some(0));
     repo.init(&credentials, &KeyOptions::default(), &config)
         .map_err(storage_err(cfg, "initialising the repository"))
 }

@@ -5,10 +5,8 @@
 //! CRC32C checksum, which AWS requires for Object Lock buckets.
 
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ChecksumAlgorithm;
 use aws_sdk_s3::Client;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rustic_core::{
     BytesList, ErrorKind, FileType, Id, ReadBackend, RusticError, RusticResult, WriteBackend,
 };
@@ -16,6 +14,7 @@ use tokio::runtime::Handle;
 use unstoppable_contract::S3Config;
 
 use super::layout::path;
+use super::parts_body::Parts;
 use crate::s3client::{blocking_handle, client, get_bytes};
 
 pub struct S3Backend {
@@ -149,19 +148,17 @@ impl WriteBackend for S3Backend {
         buf: BytesList,
     ) -> RusticResult<()> {
         let key = self.key(tpe, id);
-        let mut body = BytesMut::new();
-        for part in buf.into_vec() {
-            body.extend_from_slice(&part);
-        }
-        let body = body.freeze();
+        let body = Parts::new(buf.into_vec());
         let request = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(&key)
-            .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+            // Given, the checksum goes into a header as S3 and Object Lock want it; left to the
+            // SDK, a body of several parts would be sent aws-chunked with a trailer instead.
+            .checksum_crc32_c(body.crc32c())
             .content_length(i64::try_from(body.len()).unwrap_or(i64::MAX))
-            .body(ByteStream::from(body))
+            .body(body.into_stream())
             // SigV4 would hash every pack once more (a twentieth of a large backup's CPU); the
             // signed CRC32C header catches corruption in transit, and each pack is named by its
             // SHA-256 and authenticated blob by blob, so tampering shows at the next check.
