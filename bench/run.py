@@ -58,12 +58,12 @@ def wait_port(port, timeout=30):
     sys.exit(f"nothing listens on port {port}")
 
 
-def generate_tree(root, gib, seed):
-    """~14 % small files (1-96 KiB) in many directories, the rest 40 MiB files; half random, half
-    compressible. Returns the list of relative file paths."""
+def generate_tree(root, gib, seed, small=0):
+    """~14 % small files (1-96 KiB; `small` of them if given) in many directories, the rest 40 MiB
+    files; half random, half compressible. Returns the list of relative file paths."""
     rng = random.Random(seed)
     target = int(gib * 1024**3)
-    small_count = max(100, int(target * 0.14 / (48 * 1024)))
+    small_count = small or max(100, int(target * 0.14 / (48 * 1024)))
     files = []
 
     def content(n):
@@ -229,6 +229,8 @@ def main():
     ap.add_argument("--keep", action="store_true")
     ap.add_argument("--unchanged-runs", type=int, default=5)
     ap.add_argument("--large", action="store_true", help="also 16 x 50 MiB random files at 1 connection")
+    ap.add_argument("--small", type=int, default=0,
+                    help="small files in the tree (default: 14 %% of --gib); the rest is 40 MiB files")
     ap.add_argument("--connections", action="store_true",
                     help="also the tree at 8 connections (lftp mirror + restic, and ours) and ours at 1")
     ap.add_argument("--wide", type=int, default=0,
@@ -250,7 +252,7 @@ def main():
         os.makedirs(f"{root}/data")
         os.chmod(root, 0o755)
         print(f"generating a {args.gib} GiB tree (seed {args.seed}) ...", flush=True)
-        files, total = generate_tree(f"{root}/data", args.gib, args.seed)
+        files, total = generate_tree(f"{root}/data", args.gib, args.seed, args.small)
         print(f"tree: {len(files)} files, {total / 2**20:.0f} MiB", flush=True)
         vsftpd, port, _ = start_vsftpd(work, root)
         procs.append(vsftpd)
