@@ -57,7 +57,7 @@ fn awkward_tree(root: &Path, big_file: usize) {
 #[test]
 fn full_backup_to_s3_restores_byte_exact_and_restic_reads_it() {
     let server = Vsftpd::start(VsftpdOptions::default());
-    // Larger than rustic's default data pack (32 MiB): the file spans packs.
+    // Larger than a data pack (16 MiB): the file spans packs.
     awkward_tree(&server.data(), 40 * 1024 * 1024);
     let s3 = s3();
     let bucket = &format!("round-trip-{}", std::process::id());
@@ -592,4 +592,49 @@ fn thousands_of_mdtm_commands_are_all_answered() {
                 .join("\n")
         );
     }
+}
+
+/// The blobs of small files lie side by side in their pack: a restore reads them with a few range
+/// GETs, not one per file (restic reads a pack's blobs in one range too).
+#[test]
+fn a_restore_of_many_small_files_reads_their_pack_in_few_requests() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    let mut rng = Rng::new(17);
+    let files = 300;
+    for i in 0..files {
+        let len = 1000 + (i * 37) % 3000;
+        write_file(
+            &server.data().join(format!("d{}/f{i:03}.bin", i % 6)),
+            &rng.bytes(len),
+            time(100 + i as u64),
+        )
+        .expect("write");
+    }
+    let s3 = s3();
+    let bucket = &format!("small-restore-{}", std::process::id());
+    s3.create_bucket(bucket, false);
+    let proxy = RecordingProxy::start(&s3.endpoint);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "small", &work.join("hot"));
+    ftps_env(&mut env, server.port, "/data");
+    s3.configure(&mut env, &proxy.endpoint, bucket);
+    env.run(&["backup"]).assert_ok();
+
+    let pack_gets = || {
+        proxy
+            .heads()
+            .iter()
+            .filter(|h| h.starts_with("GET ") && h.contains("/data/"))
+            .count()
+    };
+    let before = pack_gets();
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
+    assert_same_tree(&server.data(), &restored);
+    let gets = pack_gets() - before;
+    assert!(
+        (1..=10).contains(&gets),
+        "{gets} GETs of data packs to restore {files} small files"
+    );
 }

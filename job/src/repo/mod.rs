@@ -7,6 +7,7 @@ mod layout;
 mod parts_body;
 mod s3;
 pub mod versions;
+mod window;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use unstoppable_contract::S3Config;
 
 use super::layout::path;
 use super::parts_body::Parts;
+use super::window::Windows;
 use crate::s3client::{blocking_handle, client, get_bytes};
 
 pub struct S3Backend {
@@ -23,6 +24,8 @@ pub struct S3Backend {
     /// `<resource>/`.
     root: String,
     handle: Handle,
+    /// Small reads inside packs (a restore's blobs) share one GET per window.
+    windows: Windows,
 }
 
 impl S3Backend {
@@ -32,6 +35,7 @@ impl S3Backend {
             bucket: s3.bucket.clone(),
             root: format!("{resource}/"),
             handle: blocking_handle().map_err(|e| format!("starting the S3 runtime: {e}"))?,
+            windows: Windows::default(),
         })
     }
 
@@ -126,7 +130,15 @@ impl ReadBackend for S3Backend {
         offset: u32,
         length: u32,
     ) -> RusticResult<Bytes> {
-        self.get(&self.key(tpe, id), Some((offset, length)))
+        let key = self.key(tpe, id);
+        if tpe == FileType::Pack {
+            let fetch = |start, len| self.get(&key, Some((start, len))).ok();
+            if let Some(bytes) = self.windows.read(&key, offset, length, fetch) {
+                return Ok(bytes);
+            }
+        }
+        // Large reads, and any whose window failed (this read then reports the error).
+        self.get(&key, Some((offset, length)))
     }
 
     fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
