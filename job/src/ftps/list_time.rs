@@ -225,6 +225,21 @@ mod tests {
         let shown = parse("-rw-r--r-- 1 u g 1 Dec 31 23:59 f").expect("shown");
         let (start, _) = interval(shown, Some(0), ts("2027-01-01T00:00:30Z")).expect("interval");
         assert_eq!(start, ts("2026-12-31T23:59:00Z"));
+        // A year-old time never matches a yearless minute placed near now.
+        let minute = parse("-rw-r--r-- 1 u g 10 Jan 03 23:30 f").expect("minute");
+        let known = Known {
+            size: 10,
+            mtime: ts("2025-01-03T23:30:00Z"),
+        };
+        assert!(!unchanged(
+            minute,
+            10,
+            known,
+            ts("2026-02-01T00:00:00Z"),
+            HOUR,
+            Some(0),
+            ts("2026-01-10T00:00:00Z")
+        ));
     }
 
     #[test]

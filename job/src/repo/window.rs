@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 /// Bytes fetched for a small read: large enough to hold many small blobs, small enough that a
 /// few of them cost little memory.
-pub const WINDOW: u32 = 1 << 20;
+const WINDOW: u32 = 1 << 20;
 /// Windows kept (restore reads with 8 threads, which may work in two windows each).
 const KEEP: usize = 16;
 
