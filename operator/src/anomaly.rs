@@ -22,7 +22,7 @@ pub fn note(
     generation: Option<i64>,
 ) -> Option<Note> {
     let p = s.changes.as_ref()?;
-    status.last_changes = Some(changes_status(p));
+    status.last_changes = Some(Box::new(changes_status(p)));
     let set = |status: &mut BackupResourceStatus, on: bool, reason: &str, message: &str| {
         conditions::set(
             &mut status.conditions,
@@ -60,12 +60,12 @@ pub fn note(
         let code = reasons
             .first()
             .map_or("SourceAnomaly", |r| reason_of(&r.code));
-        status.anomaly = Some(AnomalyStatus {
+        status.anomaly = Some(Box::new(AnomalyStatus {
             time: finished.clone(),
             snapshot,
             held_snapshot: held,
             reasons,
-        });
+        }));
         set(status, true, code, &message);
         return Some((true, "SourceAnomaly", message));
     }

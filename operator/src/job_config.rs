@@ -166,7 +166,7 @@ fn job_config(
         progress_interval_secs: defaults::PROGRESS_INTERVAL_SECS,
         retention: retention(
             customer.spec.retention.as_ref(),
-            resource.spec.retention.as_ref(),
+            resource.spec.retention.as_deref(),
         ),
         maintenance: maintenance(
             customer.spec.maintenance.as_ref(),
@@ -176,7 +176,7 @@ fn job_config(
                 .ok(),
         ),
         restore: None,
-        anomaly: anomaly(resource.spec.anomaly.as_ref()),
+        anomaly: anomaly(resource.spec.anomaly.as_deref()),
     })
 }
 

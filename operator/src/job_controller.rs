@@ -96,15 +96,17 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
         }
         status.last_successful_time = Some(outcome.finished.clone());
         let s = outcome.summary.clone().unwrap_or_default();
-        status.last_snapshot = s.snapshot_id.clone().map(|id| LastSnapshot {
-            id,
-            time: Some(outcome.finished.clone()),
-            files_new: s.files_new,
-            files_changed: s.files_changed,
-            files_unmodified: s.files_unmodified,
-            bytes_processed: s.bytes_listed,
-            bytes_added: s.bytes_added,
-            duration_seconds: s.duration_seconds,
+        status.last_snapshot = s.snapshot_id.clone().map(|id| {
+            Box::new(LastSnapshot {
+                id,
+                time: Some(outcome.finished.clone()),
+                files_new: s.files_new,
+                files_changed: s.files_changed,
+                files_unmodified: s.files_unmodified,
+                bytes_processed: s.bytes_listed,
+                bytes_added: s.bytes_added,
+                duration_seconds: s.duration_seconds,
+            })
         });
         let message = match &status.last_snapshot {
             Some(snap) => format!(
@@ -165,10 +167,10 @@ async fn reconcile_once(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action> {
                 .unwrap_or_else(|| "the backup job failed".into());
             ("BackupFailed", reason)
         };
-        status.last_failure = Some(LastFailure {
+        status.last_failure = Some(Box::new(LastFailure {
             time: outcome.finished.clone(),
             reason: reason.clone(),
-        });
+        }));
         conditions::set(
             &mut status.conditions,
             "LastBackupSucceeded",

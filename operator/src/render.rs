@@ -106,7 +106,7 @@ pub fn render(
     let pvc_name = names::hot_pvc_name(&name);
     let hot = merged_hot_storage(
         &customer.spec.hot_storage,
-        resource.spec.hot_storage.as_ref(),
+        resource.spec.hot_storage.as_deref(),
     );
     let size = hot
         .size
@@ -177,7 +177,7 @@ pub fn render(
                         args: vec!["backup".into()],
                         env: Vec::new(),
                         volumes: Vec::new(),
-                        resources: resource.spec.resources.clone(),
+                        resources: resource.spec.resources.as_deref().cloned(),
                     },
                 )?),
             },
@@ -609,10 +609,10 @@ mod tests {
         };
         let d = render(&c, &r, &settings).expect("renders");
         assert_eq!(storage(&d), (Some("mayastor".into()), Some("5Gi".into())));
-        r.spec.hot_storage = Some(HotStorage {
+        r.spec.hot_storage = Some(Box::new(HotStorage {
             storage_class_name: None,
             size: Some("20Gi".into()),
-        });
+        }));
         let d = render(&c, &r, &settings).expect("renders");
         assert_eq!(storage(&d), (Some("mayastor".into()), Some("20Gi".into())));
         assert_eq!(d.hot_pvc.metadata.name.as_deref(), Some("hot-www"));
@@ -730,11 +730,11 @@ mod tests {
             ..Default::default()
         });
         let mut r = BackupResource::test();
-        r.spec.retention = Some(crate::crd::Retention {
+        r.spec.retention = Some(Box::new(crate::crd::Retention {
             keep_daily: Some(30),
             keep_within: Some("2d".into()),
             ..Default::default()
-        });
+        }));
         let d = rendered(&c, &r);
         assert_eq!(
             env_value(&d, "UNSTOPPABLE_RETENTION_KEEP_DAILY").as_deref(),
@@ -810,12 +810,12 @@ mod tests {
         );
         assert_eq!(env_value(&d, "UNSTOPPABLE_ANOMALY_RELEASE_HOLD"), None);
         let mut r = BackupResource::test();
-        r.spec.anomaly = Some(crate::crd::AnomalyDetection {
+        r.spec.anomaly = Some(Box::new(crate::crd::AnomalyDetection {
             deleted_percent: Some(35),
             enabled: Some(false),
             release_hold: Some("0123abcd".into()),
             ..Default::default()
-        });
+        }));
         let d = rendered(&BackupCustomer::test(), &r);
         for (name, value) in [
             ("UNSTOPPABLE_ANOMALY_DELETED_PERCENT", "35"),

@@ -123,7 +123,7 @@ pub fn render_restore(
                         resources: spec
                             .resources
                             .clone()
-                            .or_else(|| resource.spec.resources.clone()),
+                            .or_else(|| resource.spec.resources.as_deref().cloned()),
                     },
                 )?),
             },

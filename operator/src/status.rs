@@ -78,14 +78,14 @@ pub fn to_time(t: chrono::DateTime<Utc>) -> Time {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{BackupResource, BackupResourceStatus, ChangesStatus};
+    use crate::crd::{BackupResource, BackupResourceStatus};
 
     #[test]
     fn fields_the_new_status_leaves_out_are_removed() {
         let mut res = BackupResource::test();
         res.status = Some(BackupResourceStatus {
             cron_job_name: Some("backup-www".into()),
-            last_changes: Some(ChangesStatus::default()),
+            last_changes: Some(Box::default()),
             ..Default::default()
         });
         let new = BackupResourceStatus {
