@@ -79,8 +79,6 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    // Before any thread exists: the runtime's threads must be created under the limit.
-    unstoppable_operator::allocator::limit_arenas();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
