@@ -4,5 +4,6 @@
 //! about 10 MiB more than mimalloc at the peak of `bench/operator_scale.py` at 10,000 resources
 //! (anonymous memory 59-61 MiB against 49 MiB), without a difference in speed.
 
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

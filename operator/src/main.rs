@@ -1,6 +1,5 @@
 //! `unstoppable-operator`: runs the controllers and serves metrics and health endpoints.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupResource};
 use unstoppable_operator::keys::{LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::leadership::{self, LeaseSettings};
-use unstoppable_operator::metrics::{Metrics, ResourceLabels};
+use unstoppable_operator::metrics::Metrics;
 use unstoppable_operator::restore_crd::BackupRestore;
 use unstoppable_operator::server::{router, ServerState};
 use unstoppable_operator::settings::{self, Settings};
@@ -280,12 +279,14 @@ async fn run(args: Args) -> Result<(), String> {
             if resource_store.wait_until_ready().await.is_err() {
                 continue;
             }
-            let live: HashSet<ResourceLabels> = resource_store
-                .state()
-                .iter()
-                .map(|r| ResourceLabels::of(r))
-                .collect();
-            gc_metrics.retain(&live);
+            // Looked up one by one: a set of every resource's labels would be megabytes at
+            // thousands of resources, every 30 seconds.
+            gc_metrics.retain(|l| {
+                let key = ObjectRef::new(&l.resource).within(&l.namespace);
+                resource_store
+                    .get(&key)
+                    .is_some_and(|r| *r.spec.customer_ref.name == *l.customer)
+            });
         }
     });
     ready.store(true, Ordering::Relaxed);

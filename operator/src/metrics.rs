@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Registry, Unit};
 use unstoppable_contract::{RunResult, RunSummary};
 
 /// The labels of every per-resource series. Shared strings: a resource has a dozen series, and at
@@ -82,12 +82,13 @@ pub struct ControllerLabels {
 type FloatGauge = Gauge<f64, AtomicU64>;
 
 pub struct Metrics {
-    registry: Registry,
+    /// One registry per family, so that a scrape can encode them one at a time.
+    registries: Vec<Registry>,
     /// The labels of every resource with series, each once: the families' keys share their
     /// strings, and the sweep of deleted resources reads this set instead of the exposition.
     series: Mutex<HashSet<ResourceLabels>>,
-    /// Length of the last exposition, to size the next one in one allocation.
-    exposition_len: AtomicUsize,
+    /// Length of each family's last text, to size the next one in one allocation.
+    part_len: Vec<AtomicUsize>,
     last_success: Family<ResourceLabels, FloatGauge>,
     last_run: Family<ResourceLabels, FloatGauge>,
     last_run_success: Family<ResourceLabels, Gauge>,
@@ -139,7 +140,7 @@ fn reconcile_histogram() -> Histogram {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::default();
+        let mut registries = Families::default();
         let m = Self {
             last_success: Family::default(),
             last_run: Family::default(),
@@ -170,11 +171,11 @@ impl Default for Metrics {
             undecodable: Family::default(),
             start_time: FloatGauge::default(),
             leader: Gauge::default(),
-            registry: Registry::default(),
+            registries: Vec::new(),
             series: Mutex::default(),
-            exposition_len: AtomicUsize::new(0),
+            part_len: Vec::new(),
         };
-        let r = &mut registry;
+        let r = &mut registries;
         r.register_with_unit(
             "unstoppable_backup_last_success_timestamp",
             "Unix time when the last successful backup of a resource finished",
@@ -332,19 +333,67 @@ impl Default for Metrics {
             Unit::Seconds,
             m.start_time.clone(),
         );
-        Self { registry, ..m }
+        let part_len = (0..registries.0.len())
+            .map(|_| AtomicUsize::new(0))
+            .collect();
+        Self {
+            registries: registries.0,
+            part_len,
+            ..m
+        }
+    }
+}
+
+/// Registers each family in a registry of its own, in order.
+#[derive(Default)]
+struct Families(Vec<Registry>);
+
+impl Families {
+    fn next(&mut self) -> &mut Registry {
+        self.0.push(Registry::default());
+        let last = self.0.len() - 1;
+        &mut self.0[last]
+    }
+
+    fn register(&mut self, name: &str, help: &str, metric: impl Metric) {
+        self.next().register(name, help, metric);
+    }
+
+    fn register_with_unit(&mut self, name: &str, help: &str, unit: Unit, metric: impl Metric) {
+        self.next().register_with_unit(name, help, unit, metric);
     }
 }
 
 impl Metrics {
-    /// The OpenMetrics text exposition.
+    /// The OpenMetrics text exposition, whole.
     pub fn encode(&self) -> String {
-        // Sized from the last one: growing by doubling would hold up to three times the text at
-        // once, at thousands of resources several megabytes at every scrape.
-        let last = self.exposition_len.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(last + last / 16 + 1024);
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        self.exposition_len.store(out.len(), Ordering::Relaxed);
+        (0..=self.registries.len())
+            .map(|i| self.encode_part(i))
+            .collect()
+    }
+
+    /// The exposition family by family, each encoded only when it is asked for. A scrape holds
+    /// one family's text at a time (at 10,000 resources about 1 MB, against 4 MB for the whole),
+    /// and no family is locked while the client reads: each part is encoded at once and
+    /// released before it is sent.
+    pub fn exposition(self: &Arc<Self>) -> impl Iterator<Item = String> + Send + 'static {
+        let metrics = self.clone();
+        (0..=self.registries.len()).map(move |i| metrics.encode_part(i))
+    }
+
+    /// Family `i`'s text; the one past the last is the end-of-exposition marker.
+    fn encode_part(&self, i: usize) -> String {
+        use prometheus_client::encoding::text;
+        let (Some(registry), Some(len)) = (self.registries.get(i), self.part_len.get(i)) else {
+            let mut eof = String::new();
+            let _ = text::encode_eof(&mut eof);
+            return eof;
+        };
+        // Sized from the last one: growing by doubling would hold up to three times the text.
+        let last = len.load(Ordering::Relaxed);
+        let mut out = String::with_capacity(last + last / 16 + 256);
+        let _ = text::encode_registry(&mut out, registry);
+        len.store(out.len(), Ordering::Relaxed);
         out
     }
 
@@ -565,13 +614,10 @@ impl Metrics {
         }
     }
 
-    /// Removes every series of resources not in `live`, so deleted resources stop alerting.
-    pub fn retain(&self, live: &HashSet<ResourceLabels>) {
-        let stale: Vec<ResourceLabels> = self
-            .known()
-            .into_iter()
-            .filter(|l| !live.contains(l))
-            .collect();
+    /// Removes every series of resources for which `live` is false, so deleted resources stop
+    /// alerting.
+    pub fn retain(&self, live: impl Fn(&ResourceLabels) -> bool) {
+        let stale: Vec<ResourceLabels> = self.known().into_iter().filter(|l| !live(l)).collect();
         for l in stale {
             self.remove(&l);
         }
@@ -665,6 +711,42 @@ mod tests {
             customer: "acme".into(),
             resource: r.into(),
         }
+    }
+
+    #[test]
+    fn a_scrape_in_progress_blocks_no_update_and_sends_one_family_at_a_time() {
+        let m = Arc::new(Metrics::default());
+        for i in 0..50 {
+            let l = labels(&format!("site-{i}"));
+            m.set_schedule(&l, Some(1_000), Some(86_400), false);
+            m.set_ready(&l, true);
+        }
+        let whole = m.encode();
+        let mut parts = m.exposition();
+        let first = parts.next().unwrap_or_default();
+        // A client reading slowly holds the scrape here; reconciles must still create series
+        // (a family locked across the read stopped every reconcile at thousands of resources).
+        m.set_ready(&labels("late"), true);
+        m.record_run(&labels("late"), 1_000.0, None, RunResult::Success, true);
+        let rest: Vec<String> = parts.collect();
+        assert!(
+            rest.len() > 10,
+            "one part per family, got {}",
+            rest.len() + 1
+        );
+        let largest = rest.iter().map(String::len).max().unwrap_or(0);
+        assert!(
+            largest < whole.len() / 2,
+            "a part of {largest} bytes out of {}",
+            whole.len()
+        );
+        let streamed = first + &rest.concat();
+        assert!(streamed.ends_with("# EOF\n"), "{streamed}");
+        assert!(
+            streamed.contains(r#"unstoppable_backup_last_run_success{namespace="ns",customer="acme",resource="late"} 1"#),
+            "{streamed}"
+        );
+        assert_eq!(m.exposition().collect::<String>(), m.encode());
     }
 
     #[test]
@@ -765,7 +847,7 @@ mod tests {
         let m = Metrics::default();
         m.set_schedule(&labels("a"), Some(1), None, false);
         m.restore_last_success(&labels("b"), 5.0);
-        m.retain(&HashSet::new());
+        m.retain(|_| false);
         let text = m.encode();
         assert!(
             !text.contains(r#"resource="a""#) && !text.contains(r#"resource="b""#),
@@ -826,7 +908,7 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle}\n{text}");
         }
-        m.retain(&HashSet::from([labels("www")]));
+        m.retain(|l| *l == labels("www"));
         let text = m.encode();
         assert!(!text.contains(r#"resource="db""#), "{text}");
         assert!(text.contains(r#"resource="www""#));

@@ -34,7 +34,13 @@ async fn metrics(State(state): State<ServerState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.encode(),
+        // Streamed family by family: the whole text is never held at once.
+        axum::body::Body::from_stream(futures::stream::iter(
+            state
+                .metrics
+                .exposition()
+                .map(Ok::<_, std::convert::Infallible>),
+        )),
     )
 }
 
