@@ -24,11 +24,32 @@ async fn get(port: u16, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or_default();
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        code,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    )
+}
+
+/// The body of an HTTP/1.1 chunked response (a streamed exposition is sent that way).
+fn dechunk(mut framed: &str) -> String {
+    let mut body = String::new();
+    while let Some((size, rest)) = framed.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        body.push_str(rest.get(..size).expect("chunk"));
+        framed = rest.get(size + 2..).unwrap_or_default();
+    }
+    body
 }
 
 #[tokio::test]

@@ -172,8 +172,9 @@ impl Operator {
             return String::new();
         };
         let mut body = String::new();
+        // HTTP/1.0: the streamed exposition arrives unframed, up to the close, not in chunks.
         let _ = stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
             .and_then(|()| stream.read_to_string(&mut body));
         body
     }
