@@ -18,7 +18,7 @@ use unstoppable_operator::context::Context;
 use unstoppable_operator::crd::{BackupCustomer, BackupResource};
 use unstoppable_operator::keys::{LABEL_MANAGED_BY, MANAGED_BY};
 use unstoppable_operator::leadership::{self, LeaseSettings};
-use unstoppable_operator::metrics::Metrics;
+use unstoppable_operator::metrics::{Metrics, ResourceLabels};
 use unstoppable_operator::restore_crd::BackupRestore;
 use unstoppable_operator::server::{router, ServerState};
 use unstoppable_operator::settings::{self, Settings};
@@ -285,7 +285,7 @@ async fn run(args: Args) -> Result<(), String> {
                 let key = ObjectRef::new(&l.resource).within(&l.namespace);
                 resource_store
                     .get(&key)
-                    .is_some_and(|r| *r.spec.customer_ref.name == *l.customer)
+                    .is_some_and(|r| ResourceLabels::of(&r) == *l)
             });
         }
     });

@@ -83,12 +83,10 @@ type FloatGauge = Gauge<f64, AtomicU64>;
 
 pub struct Metrics {
     /// One registry per family, so that a scrape can encode them one at a time.
-    registries: Vec<Registry>,
+    parts: Vec<Part>,
     /// The labels of every resource with series, each once: the families' keys share their
     /// strings, and the sweep of deleted resources reads this set instead of the exposition.
     series: Mutex<HashSet<ResourceLabels>>,
-    /// Length of each family's last text, to size the next one in one allocation.
-    part_len: Vec<AtomicUsize>,
     last_success: Family<ResourceLabels, FloatGauge>,
     last_run: Family<ResourceLabels, FloatGauge>,
     last_run_success: Family<ResourceLabels, Gauge>,
@@ -171,9 +169,8 @@ impl Default for Metrics {
             undecodable: Family::default(),
             start_time: FloatGauge::default(),
             leader: Gauge::default(),
-            registries: Vec::new(),
+            parts: Vec::new(),
             series: Mutex::default(),
-            part_len: Vec::new(),
         };
         let r = &mut registries;
         r.register_with_unit(
@@ -333,26 +330,30 @@ impl Default for Metrics {
             Unit::Seconds,
             m.start_time.clone(),
         );
-        let part_len = (0..registries.0.len())
-            .map(|_| AtomicUsize::new(0))
-            .collect();
         Self {
-            registries: registries.0,
-            part_len,
+            parts: registries.0,
             ..m
         }
     }
 }
 
+/// One family of the exposition.
+#[derive(Default)]
+struct Part {
+    registry: Registry,
+    /// Length of its last text, to size the next one in one allocation.
+    len: AtomicUsize,
+}
+
 /// Registers each family in a registry of its own, in order.
 #[derive(Default)]
-struct Families(Vec<Registry>);
+struct Families(Vec<Part>);
 
 impl Families {
     fn next(&mut self) -> &mut Registry {
-        self.0.push(Registry::default());
+        self.0.push(Part::default());
         let last = self.0.len() - 1;
-        &mut self.0[last]
+        &mut self.0[last].registry
     }
 
     fn register(&mut self, name: &str, help: &str, metric: impl Metric) {
@@ -367,7 +368,7 @@ impl Families {
 impl Metrics {
     /// The OpenMetrics text exposition, whole.
     pub fn encode(&self) -> String {
-        (0..=self.registries.len())
+        (0..=self.parts.len())
             .map(|i| self.encode_part(i))
             .collect()
     }
@@ -378,22 +379,22 @@ impl Metrics {
     /// released before it is sent.
     pub fn exposition(self: &Arc<Self>) -> impl Iterator<Item = String> + Send + 'static {
         let metrics = self.clone();
-        (0..=self.registries.len()).map(move |i| metrics.encode_part(i))
+        (0..=self.parts.len()).map(move |i| metrics.encode_part(i))
     }
 
     /// Family `i`'s text; the one past the last is the end-of-exposition marker.
     fn encode_part(&self, i: usize) -> String {
         use prometheus_client::encoding::text;
-        let (Some(registry), Some(len)) = (self.registries.get(i), self.part_len.get(i)) else {
+        let Some(part) = self.parts.get(i) else {
             let mut eof = String::new();
             let _ = text::encode_eof(&mut eof);
             return eof;
         };
         // Sized from the last one: growing by doubling would hold up to three times the text.
-        let last = len.load(Ordering::Relaxed);
+        let last = part.len.load(Ordering::Relaxed);
         let mut out = String::with_capacity(last + last / 16 + 256);
-        let _ = text::encode_registry(&mut out, registry);
-        len.store(out.len(), Ordering::Relaxed);
+        let _ = text::encode_registry(&mut out, &part.registry);
+        part.len.store(out.len(), Ordering::Relaxed);
         out
     }
 
