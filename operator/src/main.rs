@@ -78,6 +78,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
+    unstoppable_operator::allocator::configure();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
