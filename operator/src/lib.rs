@@ -27,6 +27,7 @@ pub mod restore_render;
 pub mod results;
 pub mod schedule;
 pub mod secrets;
+pub mod series;
 pub mod server;
 pub mod settings;
 pub mod status;
