@@ -170,9 +170,9 @@ fn open_error(e: &rustic_core::RusticError) -> Error {
 /// command opens the repository for its work.
 pub fn prepare_hot(cfg: &JobConfig) -> Result<(), Error> {
     let backends = backends(cfg)?;
-    if backends.repo_hot().is_none() {
+    let Some(hot_backend) = backends.repo_hot() else {
         return Ok(());
-    }
+    };
     let cold = backends.repository();
     let hot = Path::new(&cfg.repository.hot_dir);
     let cold_config = cold
@@ -206,6 +206,11 @@ pub fn prepare_hot(cfg: &JobConfig) -> Result<(), Error> {
         "the hot part of the repository ({}) lacks files of the cold part; copying them from it",
         cfg.repository.hot_dir
     );
+    // The copy lists the hot part first; on an empty volume its directories do not exist yet
+    // and rustic would log each listing as an ERROR, though a rebuild is routine.
+    hot_backend
+        .create()
+        .map_err(repo_err("creating the directories of repository.hot_dir"))?;
     let repo = open_with(cfg, &backends, false, true)?;
     repo.repair_hotcold_except_packs(false)
         .map_err(storage_err(cfg, "rebuilding the hot part"))?;
