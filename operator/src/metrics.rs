@@ -524,10 +524,9 @@ impl Metrics {
             }
             // Jobs are re-read in no particular order after a restart: an older run never
             // overwrites what a newer one recorded.
-            if finished < row.float(LAST_RUN).unwrap_or(0.0) {
+            if !row.advance(LAST_RUN, finished) {
                 return;
             }
-            row.set_float(LAST_RUN, finished);
             row.set_int(LAST_RUN_SUCCESS, i64::from(success));
             let failed_paths = match (result, summary) {
                 (RunResult::Incomplete, Some(s)) => clamp(s.failed_paths.max(1)),
@@ -614,10 +613,9 @@ impl Metrics {
             if count {
                 row.inc(result_slot(RESTORE_RUNS, result));
             }
-            if finished < row.float(RESTORE_LAST_FINISHED).unwrap_or(0.0) {
+            if !row.advance(RESTORE_LAST_FINISHED, finished) {
                 return;
             }
-            row.set_float(RESTORE_LAST_FINISHED, finished);
             row.set_int(RESTORE_LAST_FAILED, i64::from(result != RunResult::Success));
         });
     }
@@ -625,9 +623,7 @@ impl Metrics {
     /// Restores the last success time from a resource's status (after an operator restart).
     pub fn restore_last_success(&self, l: &ResourceLabels, finished: f64) {
         self.table.update(l, |row| {
-            if row.float(LAST_SUCCESS).is_none_or(|last| last < finished) {
-                row.set_float(LAST_SUCCESS, finished);
-            }
+            row.advance(LAST_SUCCESS, finished);
         });
     }
 

@@ -121,6 +121,16 @@ impl RowMut<'_> {
         let n = self.0.get(slot).unwrap_or(0);
         self.0.set(slot, n.saturating_add(1));
     }
+
+    /// Moves the time in `slot` forward to `at`; false (and unchanged) when `at` is older than
+    /// what it holds, as when finished runs are re-read out of order after a restart.
+    pub fn advance(&mut self, slot: usize, at: f64) -> bool {
+        if at < self.float(slot).unwrap_or(0.0) {
+            return false;
+        }
+        self.set_float(slot, at);
+        true
+    }
 }
 
 impl Table {
