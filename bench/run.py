@@ -201,7 +201,16 @@ def timed(cmd, env=None, stdout=subprocess.PIPE, shell=False):
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stats)
     if proc.returncode != 0:
         sys.exit(f"command failed ({proc.returncode}): {cmd}\n{proc.stderr[-3000:]}")
+    # CPU seconds (user + system) of the command and its children, for the CPU accounts below.
+    proc.cpu = sum(float(x) for x in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", stats))
     return wall, int(m.group(1)) * 1024 if m else 0, proc
+
+
+def cpu_seconds(pid):
+    """CPU seconds of a process and of its children it has reaped (vsftpd's sessions end as
+    children of its listener)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def du(path):
@@ -283,7 +292,9 @@ def main():
                     AWS_SECRET_ACCESS_KEY=S3_SECRET, RESTIC_CACHE_DIR=f"{work}/restic-cache")
         repo = f"s3:{endpoint}/bench-restic/repo"
         subprocess.run(["restic", "-r", repo, "init"], env=renv, check=True, capture_output=True)
-        wall2, rss2, _ = timed(["restic", "-r", repo, "backup", "--compression", "auto", staging], env=renv)
+        weed_before = cpu_seconds(weed.pid)
+        wall2, rss2, restic_proc = timed(["restic", "-r", repo, "backup", "--compression", "auto", staging], env=renv)
+        restic_cpu = (restic_proc.cpu, cpu_seconds(weed.pid) - weed_before)
         results["b"] = dict(name="lftp mirror to disk + restic backup", wall=wall1 + wall2, rss=max(rss1, rss2),
                             downloaded=total, disk=du(staging) + du(f"{work}/restic-cache"))
         print(f"b: {wall1:.1f} s + {wall2:.1f} s", flush=True)
@@ -317,10 +328,14 @@ def main():
             for key, conns in (("t", 8), ("u", 1)):
                 cenv = dict(jenv, UNSTOPPABLE_RESOURCE=f"site-{conns}", UNSTOPPABLE_FTPS_MAX_CONNECTIONS=str(conns),
                             UNSTOPPABLE_REPOSITORY_HOT_DIR=f"{work}/hot-{conns}")
+                servers_before = cpu_seconds(vsftpd.pid), cpu_seconds(weed.pid)
                 wall, rss, proc = timed([job, "backup"], env=cenv)
+                time.sleep(1)  # vsftpd's sessions end and are reaped
+                servers = [cpu_seconds(p.pid) - b for p, b in zip((vsftpd, weed), servers_before)]
                 summary = json.loads(proc.stdout.strip().splitlines()[-1])
                 results[key] = dict(name=f"unstoppable-job full backup, {conns} conn.", wall=wall, rss=rss,
-                                    downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-{conns}"))
+                                    downloaded=summary["bytesDownloaded"], disk=du(f"{work}/hot-{conns}"),
+                                    cpu=(proc.cpu, *servers))
             print(f"s: {results['s']['wall']:.1f} s, t: {results['t']['wall']:.1f} s, u: {results['u']['wall']:.1f} s",
                   flush=True)
 
@@ -475,6 +490,13 @@ def main():
         if args.connections:
             print(f"s/t wall time at 8 connections: {results['s']['wall'] / results['t']['wall']:.2f}  (target >= 5 with b/c);"
                   f" ours at 1 / 4 / 8 connections: {results['u']['wall']:.1f} / {c['wall']:.1f} / {results['t']['wall']:.1f} s")
+            # What the machine can do at all: the FTPS server and the S3 server share its cores.
+            job_cpu, ftpd_cpu, s3_cpu = results["t"]["cpu"]
+            cores = os.cpu_count() or 1
+            floor = (restic_cpu[0] + ftpd_cpu + s3_cpu) / cores
+            print(f"t CPU seconds: job {job_cpu:.1f}, vsftpd {ftpd_cpu:.1f}, SeaweedFS {s3_cpu:.1f}; restic archiving the "
+                  f"staged copy: {restic_cpu[0]:.1f} (SeaweedFS {restic_cpu[1]:.1f}). On {cores} cores an archiver as "
+                  f"frugal as restic, fed by this vsftpd, needs at least {floor:.1f} s: s/t <= {results['s']['wall'] / floor:.2f}")
         print(f"d/c wall time: {d['wall'] / c['wall']:.3f}")
         print(f"d downloaded / changed bytes: {d['downloaded'] / changed_bytes:.3f}  (target 1.00-1.05: every changed byte, little more)")
         e, f = results["e"], results["f"]
