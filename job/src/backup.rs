@@ -335,7 +335,7 @@ fn profile(
     let parent = changes::parent_of(repo, snap)?;
     let incompressible = |p: &str| stats.incompressible.contains(p);
     if changes::reads_new_trees(snap, parent.as_ref()) {
-        let fresh = repo::open(cfg, backends, false)
+        let fresh = repo::reopen(cfg, backends, repo.key())
             .map_err(|e| e.to_string())?
             .to_indexed_ids()
             .map_err(|e| format!("reading the index: {e}"))?;

@@ -191,7 +191,17 @@ fn incremental_downloads_exactly_the_changed_and_new_files() {
     write_file(&data.join("nested/new file.txt"), b"new\n", time(50_001)).expect("add");
     std::fs::remove_file(data.join("nested/d0/e0/f0.dat")).expect("delete");
     let before = server.retr_count();
-    let third = env.run(&["backup"]).assert_ok();
+    // rustic says when a password opened the repository: the key is derived (scrypt, ~128 MiB)
+    // once per run, also when the change profile reads the trees this run wrote.
+    env.set("RUST_LOG", "info,rustic_core=info");
+    let run = env.run(&["backup"]);
+    let third = run.assert_ok();
+    assert_eq!(
+        run.stderr.matches("password is correct").count(),
+        1,
+        "{}",
+        run.stderr
+    );
     let mut fetched: Vec<String> = server.retr_paths()[before..].to_vec();
     fetched.sort();
     assert_eq!(

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use bytesize::ByteSize;
 use jiff::Timestamp;
 use rustic_backend::LocalBackend;
+use rustic_core::repofile::MasterKey;
 use rustic_core::{
     ConfigOptions, Credentials, FileType, KeyOptions, OpenStatus, Repository, RepositoryBackends,
     RepositoryOptions, WriteBackend,
@@ -107,12 +108,27 @@ pub fn open(
     backends: &RepositoryBackends,
     init: bool,
 ) -> Result<Repository<OpenStatus>, Error> {
-    open_with(cfg, backends, init, false)
+    open_with(cfg, backends, &password(cfg), init, false)
+}
+
+/// Opens the repository again with the key a first [`open`] derived from the password: the
+/// derivation (scrypt, about 128 MiB and a third of a second of CPU) runs once per run.
+pub fn reopen(
+    cfg: &JobConfig,
+    backends: &RepositoryBackends,
+    key: MasterKey,
+) -> Result<Repository<OpenStatus>, Error> {
+    open_with(cfg, backends, &Credentials::Masterkey(key), false, false)
+}
+
+fn password(cfg: &JobConfig) -> Credentials {
+    Credentials::password(cfg.repository.password.expose())
 }
 
 fn open_with(
     cfg: &JobConfig,
     backends: &RepositoryBackends,
+    credentials: &Credentials,
     init: bool,
     cold_only: bool,
 ) -> Result<Repository<OpenStatus>, Error> {
@@ -122,7 +138,6 @@ fn open_with(
             cfg.repository.hot_dir
         ))
     })?;
-    let credentials = Credentials::password(cfg.repository.password.expose());
     let repo = Repository::new(&options(), backends).map_err(repo_err("opening the repository"))?;
     let exists = repo
         .config_id()
@@ -133,9 +148,9 @@ fn open_with(
         // `prepare_hot`): the config and keys are then read from the cold part.
         let hot_config = Path::new(&cfg.repository.hot_dir).join("config");
         let repo = if cold_only || (backends.repo_hot().is_some() && !hot_config.exists()) {
-            repo.open_only_cold(&credentials)
+            repo.open_only_cold(credentials)
         } else {
-            repo.open(&credentials)
+            repo.open(credentials)
         };
         return repo.map_err(|e| open_error(&e));
     }
@@ -149,7 +164,7 @@ fn open_with(
         .set_compression(Some(COMPRESSION_LEVEL))
         .set_datapack_size(Some(ByteSize::mib(DATA_PACK_MIB)))
         .set_datapack_growfactor(Some(0));
-    repo.init(&credentials, &KeyOptions::default(), &config)
+    repo.init(credentials, &KeyOptions::default(), &config)
         .map_err(storage_err(cfg, "initialising the repository"))
 }
 
@@ -211,7 +226,7 @@ pub fn prepare_hot(cfg: &JobConfig) -> Result<(), Error> {
     hot_backend
         .create()
         .map_err(repo_err("creating the directories of repository.hot_dir"))?;
-    let repo = open_with(cfg, &backends, false, true)?;
+    let repo = open_with(cfg, &backends, &password(cfg), false, true)?;
     repo.repair_hotcold_except_packs(false)
         .map_err(storage_err(cfg, "rebuilding the hot part"))?;
     repo.repair_hotcold_packs(false)
