@@ -69,6 +69,17 @@ impl JobRun {
         );
         let s = self.summary();
         assert!(s.success, "{s:?}");
+        // Whoever runs the job may alert on ERROR lines: a run that succeeded logs none.
+        let errors: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.contains("ERROR"))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "a successful run logged errors:\n{}",
+            errors.join("\n")
+        );
         s
     }
 }
