@@ -812,6 +812,20 @@ mod tests {
     }
 
     #[test]
+    fn every_column_has_slots_of_its_own_within_a_row() {
+        let mut used = 0u64;
+        for c in &COLUMNS {
+            for slot in c.slot..c.slot + c.slots() {
+                assert!(slot < crate::series::SLOTS, "{}: slot {slot}", c.name);
+                assert_eq!(used & (1 << slot), 0, "{}: slot {slot} is taken", c.name);
+                used |= 1 << slot;
+            }
+        }
+        // Every slot is some column's: SLOTS is no larger than it needs to be.
+        assert_eq!(used.count_ones() as usize, crate::series::SLOTS);
+    }
+
+    #[test]
     fn a_resource_is_one_row_whatever_its_series() {
         let m = Metrics::default();
         busy(&m, &labels("www"));

@@ -45,7 +45,7 @@ pub struct Column {
 }
 
 impl Column {
-    fn slots(&self) -> usize {
+    pub fn slots(&self) -> usize {
         self.label.map_or(1, |(_, values)| values.len())
     }
 }
@@ -54,6 +54,8 @@ impl Column {
 pub const INLINE: usize = 4;
 /// All slots; those from `INLINE` on are allocated when a resource first has one.
 pub const SLOTS: usize = 35;
+// A row says which slots are set in one `u64`.
+const _: () = assert!(SLOTS <= 64);
 
 #[derive(Debug, Default)]
 struct Row {
