@@ -648,3 +648,62 @@ fn a_restore_of_many_small_files_reads_their_pack_in_few_requests() {
         "{gets} GETs of data packs to restore {files} small files"
     );
 }
+
+/// A server that answers the first connection's TLS ClientHello in plain text, then serves the
+/// rest through vsftpd. libunftp does this under load: it replies 234 to AUTH TLS before its
+/// control loop switches to TLS and reads the ClientHello as a command.
+fn plain_reply_to_the_first_client_hello(upstream: u16) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for (n, client) in listener.incoming().enumerate() {
+            let Ok(mut client) = client else { return };
+            if n == 0 {
+                let _ = client.write_all(b"220 ready\r\n");
+                let mut line = String::new();
+                let _ = BufReader::new(&client).read_line(&mut line);
+                let _ = client.write_all(b"234 Upgrading to TLS\r\n");
+                let mut hello = [0u8; 512];
+                let _ = client.read(&mut hello);
+                let _ = client.write_all(b"500 Command not understood\r\n");
+                continue;
+            }
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                ),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn a_tls_handshake_that_breaks_off_is_tried_again_on_a_new_connection() {
+    let server = Vsftpd::start(VsftpdOptions::default());
+    write_file(&server.data().join("site/a.txt"), b"hello", time(1)).expect("write");
+    let port = plain_reply_to_the_first_client_hello(server.port);
+    let work = TestDir::new();
+    let mut env = JobEnv::new("acme", "handshake", &work.join("hot"));
+    env.cold_dir(&work.join("cold"));
+    ftps_env(&mut env, port, "/data/site");
+    let run = env.run(&["backup"]);
+    run.assert_ok();
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    let restored = work.join("restored");
+    env.run(&["restore", "--target", &restored.display().to_string()])
+        .assert_ok();
+    assert_same_tree(&server.data().join("site"), &restored);
+}

@@ -149,7 +149,27 @@ fn tls_error(addr: &str, err: FtpError, refused: Option<CertificateError>) -> Ft
         {
             "; the server does not offer explicit TLS (AUTH TLS)"
         }
+        (FtpError::SecureError(_) | FtpError::ConnectionError(_), None) => {
+            return FtpsError::Handshake(format!("{addr}: {detail}"));
+        }
         _ => "",
     };
     FtpsError::Tls(format!("{addr}: {detail}{hint}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_handshake_that_broke_off_with_nothing_refused_is_tried_again() {
+        let garbled = || FtpError::SecureError("received corrupt message".into());
+        assert!(!tls_error("h:21", garbled(), None).is_permanent());
+        let untrusted = tls_error("h:21", garbled(), Some(CertificateError::UnknownIssuer));
+        assert!(untrusted.is_permanent());
+        assert!(
+            untrusted.to_string().contains("ftps.ca_file"),
+            "{untrusted}"
+        );
+    }
 }

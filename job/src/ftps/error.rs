@@ -7,6 +7,10 @@ pub enum FtpsError {
     Connect { addr: String, detail: String },
     #[error("TLS with the FTPS server failed: {0}")]
     Tls(String),
+    /// The handshake broke off with nothing refused (no certificate, no AUTH TLS): a reset or
+    /// garbled connection, which a new connection may not meet.
+    #[error("TLS handshake with the FTPS server broke off: {0}")]
+    Handshake(String),
     #[error("login as `{user}` refused: {detail}; check ftps.username/ftps.password")]
     Login { user: String, detail: String },
     #[error("listing `{path}` failed: {detail}")]
