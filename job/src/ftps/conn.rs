@@ -128,6 +128,10 @@ fn per_connection_config(shared: &Arc<rustls::ClientConfig>) -> Arc<rustls::Clie
 /// `refused`: why the verifier refused the server's certificate, if it did.
 fn tls_error(addr: &str, err: FtpError, refused: Option<CertificateError>) -> FtpsError {
     let detail = err.to_string();
+    // Nothing refused: the connection broke or was garbled, and a new one may get through.
+    if refused.is_none() && matches!(err, FtpError::SecureError(_) | FtpError::ConnectionError(_)) {
+        return FtpsError::Handshake(format!("{addr}: {detail}"));
+    }
     let hint = match (&err, refused) {
         (
             FtpError::SecureError(_),
@@ -148,9 +152,6 @@ fn tls_error(addr: &str, err: FtpError, refused: Option<CertificateError>) -> Ft
             ) =>
         {
             "; the server does not offer explicit TLS (AUTH TLS)"
-        }
-        (FtpError::SecureError(_) | FtpError::ConnectionError(_), None) => {
-            return FtpsError::Handshake(format!("{addr}: {detail}"));
         }
         _ => "",
     };
